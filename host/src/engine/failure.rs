@@ -1,0 +1,56 @@
+//! Why a plugin call failed, in words fit for a dead-letter entry.
+
+use wasmtime::Trap;
+
+/// A failed plugin call. Every variant leaves the host running; the instance is replaced
+/// before the next batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PluginFailure {
+    /// The call ran past its CPU deadline and was interrupted.
+    #[error("exceeded its CPU deadline of {0} ms")]
+    Deadline(u64),
+    /// The plugin tried to grow its memory past the cap.
+    #[error("exceeded its memory cap of {0} MiB")]
+    Memory(u32),
+    /// The plugin trapped (a Rust panic shows up as `unreachable`); `last_error` is the
+    /// last error line it logged during the call, which for SDK plugins is the panic message.
+    #[error("trapped: {trap}{}", last_error.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
+    Trap {
+        /// The trap's description.
+        trap: String,
+        /// The plugin's last error log line in this call, if any.
+        last_error: Option<String>,
+    },
+    /// `process` returned an error.
+    #[error("returned an error: {0}")]
+    Error(String),
+    /// The reply buffer did not decode or did not answer every event.
+    #[error("sent a malformed reply: {0}")]
+    BadReply(String),
+    /// `init` failed or was refused when (re)starting the instance.
+    #[error("could not start: {0}")]
+    Start(String),
+}
+
+/// Classifies a wasmtime call error.
+pub fn classify(
+    err: &wasmtime::Error,
+    deadline_ms: u64,
+    memory_mib: u32,
+    memory_hit: bool,
+    last_error: Option<String>,
+) -> PluginFailure {
+    if memory_hit {
+        return PluginFailure::Memory(memory_mib);
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => PluginFailure::Deadline(deadline_ms),
+        Some(trap) => PluginFailure::Trap { trap: trap.to_string(), last_error },
+        None => PluginFailure::Trap { trap: root_message(err), last_error },
+    }
+}
+
+/// The innermost message of an error chain, on one line.
+fn root_message(err: &wasmtime::Error) -> String {
+    err.chain().last().map(|e| e.to_string()).unwrap_or_default().lines().next().unwrap_or_default().to_owned()
+}

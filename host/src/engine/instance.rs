@@ -1,0 +1,89 @@
+//! One live instance of a plugin: its own store, memory cap and deadline.
+
+use std::sync::Arc;
+
+use wasmtime::Store;
+use weir_wire::json::ReadPlan;
+use weir_wire::BatchWriter;
+
+use super::bindings::Plugin as Bindings;
+use super::failure::{classify, PluginFailure};
+use super::limits::{deadline_ticks, MemoryCap};
+use super::state::PluginState;
+use super::{sandbox, LoadedPlugin, EPOCH_TICK};
+use crate::event::Event;
+
+/// A started plugin instance. Owned by one worker; replaced after a trap.
+pub struct PluginInstance {
+    plugin: Arc<LoadedPlugin>,
+    store: Store<PluginState>,
+    bindings: Bindings,
+    plan: ReadPlan,
+    batch: BatchWriter,
+    deadline_ticks: u64,
+}
+
+impl PluginInstance {
+    /// Instantiates the plugin and runs its `init` under the init deadline.
+    pub fn start(plugin: &Arc<LoadedPlugin>) -> Result<Self, PluginFailure> {
+        let limits = &plugin.spec.config.limits;
+        let wasi = sandbox::wasi_ctx(&plugin.spec.config.grants).map_err(|e| PluginFailure::Start(e.to_string()))?;
+        let state = PluginState::new(
+            wasi,
+            MemoryCap::new(limits.memory_bytes()),
+            plugin.name.clone(),
+            plugin.stats.clone(),
+            limits.log_lines_per_second,
+        );
+        let mut store = Store::new(&plugin.engine, state);
+        store.limiter(|s| &mut s.cap);
+        store.set_epoch_deadline(deadline_ticks(limits.init_deadline_ms, EPOCH_TICK));
+        let fail = |store: &Store<PluginState>, e: wasmtime::Error| {
+            let s = store.data();
+            let failure = classify(&e, limits.init_deadline_ms, limits.memory_mib, s.cap.hit, s.last_error.clone());
+            PluginFailure::Start(format!("init {failure}"))
+        };
+        let bindings = match plugin.pre.instantiate(&mut store) {
+            Ok(b) => b,
+            Err(e) => return Err(fail(&store, e)),
+        };
+        let manifest = match bindings.weir_filter_filter().call_init(&mut store, &plugin.init_json) {
+            Ok(Ok(m)) => m,
+            Ok(Err(message)) => return Err(PluginFailure::Start(format!("rejected its config: {message}"))),
+            Err(e) => return Err(fail(&store, e)),
+        };
+        let plan = ReadPlan::new(&manifest.reads, &manifest.finds_keys).map_err(|e| PluginFailure::Start(e.to_string()))?;
+        Ok(PluginInstance {
+            batch: BatchWriter::new(plan.slot_count()),
+            plan,
+            deadline_ticks: deadline_ticks(limits.deadline_ms, EPOCH_TICK),
+            plugin: plugin.clone(),
+            store,
+            bindings,
+        })
+    }
+
+    /// The fields this instance declared.
+    pub fn plan(&self) -> &ReadPlan {
+        &self.plan
+    }
+
+    /// Sends the events' declared fields to the plugin and returns its reply buffer.
+    pub fn process(&mut self, events: &[Event]) -> Result<Vec<u8>, PluginFailure> {
+        self.batch.clear();
+        for e in events {
+            self.plan.write_event(&mut self.batch, &e.body);
+        }
+        self.store.data_mut().begin_call();
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let limits = &self.plugin.spec.config.limits;
+        match self.bindings.weir_filter_filter().call_process(&mut self.store, self.batch.as_bytes()) {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(message)) => Err(PluginFailure::Error(message)),
+            Err(e) => {
+                let s = self.store.data();
+                Err(classify(&e, limits.deadline_ms, limits.memory_mib, s.cap.hit, s.last_error.clone()))
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! What a plugin may touch. By default: nothing. No files, no network, no environment,
+//! and clocks frozen at the epoch, so a plugin cannot tell time unless granted.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
+
+/// The `[plugins.grants]` table.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Grants {
+    /// Read-only directories: guest path (absolute, e.g. `"/geoip"`) to host directory
+    /// (relative to the config file). A GeoIP plugin needs one for its database.
+    pub dirs: BTreeMap<String, PathBuf>,
+    /// Environment variables passed through, by name.
+    pub env: Vec<String>,
+    /// Real wall and monotonic clocks (otherwise both read zero).
+    pub clock: bool,
+}
+
+/// Why a sandbox could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("grants.dirs: cannot open {host} for {guest}: {reason}")]
+pub struct GrantError {
+    /// The host directory.
+    pub host: String,
+    /// The guest path it was to appear at.
+    pub guest: String,
+    /// The underlying error.
+    pub reason: String,
+}
+
+/// Builds a WASI context holding exactly the granted capabilities.
+pub fn wasi_ctx(grants: &Grants) -> Result<WasiCtx, GrantError> {
+    let mut b = WasiCtxBuilder::new();
+    for (guest, host) in &grants.dirs {
+        b.preopened_dir(host, guest, FsPerms::ReadOnly).map_err(|e| GrantError {
+            host: host.display().to_string(),
+            guest: guest.clone(),
+            reason: format!("{e:#}"),
+        })?;
+    }
+    for name in &grants.env {
+        if let Ok(value) = std::env::var(name) {
+            b.env(name, value);
+        }
+    }
+    if !grants.clock {
+        b.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
+    }
+    // Networking stays off: no `inherit_network`, no name lookups (the builder's defaults).
+    Ok(b.build())
+}
+
+/// A clock stopped at zero: what an ungranted plugin sees.
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}

@@ -1,0 +1,10 @@
+//! Weir streams log events through a user-ordered chain of sandboxed WebAssembly filter
+//! plugins. This crate is the host: config, engine, sources, sinks and the CLI.
+
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod event;
+pub mod pipeline;
+pub mod sink;
+pub mod source;

@@ -1,0 +1,105 @@
+//! The per-event view a plugin works with.
+
+use weir_wire::{Edit, EventFields, ReplyWriter, Value};
+
+/// One event, as this plugin sees it: the fields it declared, plus its own edits.
+///
+/// Reads see the plugin's own earlier writes to the same path in this event.
+/// Edits reach the host's copy of the event after the batch, and the next plugin sees them.
+pub struct Event<'e> {
+    reads: &'e [String],
+    finds_keys: bool,
+    fields: &'e EventFields<'e>,
+    reply: &'e mut ReplyWriter,
+    mark: usize,
+}
+
+impl<'e> Event<'e> {
+    pub(crate) fn new(
+        reads: &'e [String],
+        finds_keys: bool,
+        fields: &'e EventFields<'e>,
+        reply: &'e mut ReplyWriter,
+    ) -> Self {
+        let mark = reply.mark();
+        Event { reads, finds_keys, fields, reply, mark }
+    }
+
+    /// The value at a declared `path`, or a key found by [`Fields::find_key`](crate::Fields::find_key);
+    /// `None` when the event has no such field.
+    ///
+    /// # Panics
+    /// In native tests only, when `path` was not declared and the plugin finds no keys:
+    /// on wasm it is simply `None`.
+    pub fn get(&self, path: &str) -> Option<Value<'_>> {
+        if let Some(own) = self.own_write(path) {
+            return own;
+        }
+        if let Some(i) = self.reads.iter().position(|r| r == path) {
+            return self.fields.slots.get(i).copied().flatten();
+        }
+        if let Some((_, v)) = self.fields.found.iter().find(|(p, _)| *p == path) {
+            return Some(*v);
+        }
+        if cfg!(not(target_arch = "wasm32")) && !self.finds_keys {
+            panic!("the plugin read `{path}` but did not declare it in `fields()`; declared: {:?}", self.reads);
+        }
+        None
+    }
+
+    /// The text of a string field.
+    pub fn get_str(&self, path: &str) -> Option<&str> {
+        self.get(path).and_then(|v| v.as_str())
+    }
+
+    /// A numeric field as `f64`.
+    pub fn get_f64(&self, path: &str) -> Option<f64> {
+        self.get(path).and_then(|v| v.as_f64())
+    }
+
+    /// Whether the field is present (even if `null`).
+    pub fn has(&self, path: &str) -> bool {
+        self.get(path).is_some()
+    }
+
+    /// Sets a field, creating parent objects as needed.
+    pub fn set<'v>(&mut self, path: &str, value: impl Into<Value<'v>>) {
+        self.reply.set(path, value.into());
+    }
+
+    /// Sets a field to an object or array given as JSON text (the host parses it; invalid
+    /// JSON sends the event to the dead-letter output).
+    pub fn set_json(&mut self, path: &str, json: &str) {
+        self.reply.set(path, Value::Json(json));
+    }
+
+    /// Removes a field, if present.
+    pub fn remove(&mut self, path: &str) {
+        self.reply.remove(path);
+    }
+
+    /// Adds a tag to the event's `tags` list (once), as Logstash's `tag_on_failure` does.
+    pub fn tag(&mut self, tag: &str) {
+        self.reply.tag(tag);
+    }
+
+    /// Every key found by [`Fields::find_key`](crate::Fields::find_key): `(path, value)`.
+    pub fn found(&self) -> impl Iterator<Item = (&str, Value<'_>)> {
+        self.fields.found.iter().map(|(p, v)| (*p, *v))
+    }
+
+    /// The plugin's own last write to `path` in this event: `Some(Some(v))` set,
+    /// `Some(None)` removed (or an ancestor removed or replaced), `None` untouched.
+    fn own_write(&self, path: &str) -> Option<Option<Value<'_>>> {
+        let under = |parent: &str| path.len() > parent.len() && path.starts_with(parent) && path.as_bytes()[parent.len()] == b'.';
+        let mut last = None;
+        for edit in self.reply.edits_since(self.mark) {
+            match edit {
+                Edit::Set(p, v) if p == path => last = Some(Some(v)),
+                Edit::Set(p, _) | Edit::Remove(p) if p == path || under(p) => last = Some(None),
+                _ => {}
+            }
+        }
+        last
+    }
+}

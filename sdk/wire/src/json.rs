@@ -1,0 +1,433 @@
+//! The host's side of the boundary on `serde_json` events: projecting the fields a plugin
+//! declared into a batch, and applying the edits of its reply. The SDK's native test
+//! harness runs this same code, so a plugin tested natively sees exactly what the host sends.
+
+use serde_json::{Map, Value as Json};
+
+use crate::path::push_segment;
+use crate::{BatchWriter, Edit, Outcome, Path, Value};
+
+/// What one plugin reads, compiled once from its manifest.
+#[derive(Debug, Clone)]
+pub struct ReadPlan {
+    reads: Vec<Path>,
+    find_keys: Vec<String>,
+}
+
+/// A manifest entry that is not a usable field path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid field path {path:?} in the plugin's manifest (empty segment or trailing backslash)")]
+pub struct PlanError {
+    /// The offending path.
+    pub path: String,
+}
+
+impl ReadPlan {
+    /// Compiles a manifest's `reads` and `finds-keys`.
+    pub fn new(reads: &[String], find_keys: &[String]) -> Result<Self, PlanError> {
+        let reads = reads
+            .iter()
+            .map(|r| Path::parse(r).ok_or_else(|| PlanError { path: r.clone() }))
+            .collect::<Result<_, _>>()?;
+        Ok(ReadPlan { reads, find_keys: find_keys.to_vec() })
+    }
+
+    /// Number of declared fields per event.
+    pub fn slot_count(&self) -> usize {
+        self.reads.len()
+    }
+
+    /// The declared paths, in manifest order.
+    pub fn reads(&self) -> &[Path] {
+        &self.reads
+    }
+
+    /// Appends one event to `batch`: its declared fields, then the keys found anywhere.
+    pub fn write_event(&self, batch: &mut BatchWriter, event: &Json) {
+        for path in &self.reads {
+            match lookup(event, path) {
+                Some(v) => write_value(batch, v),
+                None => batch.slot(None),
+            }
+        }
+        batch.begin_found();
+        if !self.find_keys.is_empty() {
+            find_keys(event, &self.find_keys, &mut String::new(), batch);
+        }
+        batch.end_event();
+    }
+}
+
+/// The value at `path`, if every step exists.
+pub fn lookup<'v>(event: &'v Json, path: &Path) -> Option<&'v Json> {
+    let mut cur = event;
+    for seg in path.segments() {
+        cur = match cur {
+            Json::Object(map) => map.get(&seg.key)?,
+            Json::Array(items) => items.get(seg.index?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+fn write_value(batch: &mut BatchWriter, v: &Json) {
+    match v {
+        Json::Null => batch.slot(Some(Value::Null)),
+        Json::Bool(b) => batch.slot(Some(Value::Bool(*b))),
+        Json::Number(n) => batch.slot(Some(if let Some(i) = n.as_i64() {
+            Value::Int(i)
+        } else if let Some(u) = n.as_u64() {
+            Value::Uint(u)
+        } else {
+            Value::Float(n.as_f64().unwrap_or(f64::NAN))
+        })),
+        Json::String(s) => batch.slot(Some(Value::Str(s))),
+        Json::Object(_) | Json::Array(_) => batch.slot_json(|buf| {
+            let start = buf.len();
+            // Serialising a `Value` into a Vec cannot fail; stay well-formed if it ever does.
+            if serde_json::to_writer(&mut *buf, v).is_err() {
+                buf.truncate(start);
+                buf.extend_from_slice(b"null");
+            }
+        }),
+    }
+}
+
+/// Walks the event, appending every key named in `keys` (case-insensitive) with its path.
+/// `path` is one growing buffer: a segment is pushed before descending and cut after.
+fn find_keys(node: &Json, keys: &[String], path: &mut String, batch: &mut BatchWriter) {
+    let mut visit = |key: &str, child: &Json, path: &mut String, matched: bool| {
+        let len = path.len();
+        push_segment(path, key);
+        if matched {
+            batch.found_path(path);
+            write_value(batch, child);
+        } else if child.is_object() || child.is_array() {
+            find_keys(child, keys, path, batch);
+        }
+        path.truncate(len);
+    };
+    match node {
+        Json::Object(map) => {
+            for (k, v) in map {
+                let matched = keys.iter().any(|want| want.eq_ignore_ascii_case(k));
+                visit(k, v, path, matched);
+            }
+        }
+        Json::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if item.is_object() || item.is_array() {
+                    visit(&i.to_string(), item, path, false);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Why a plugin's edit could not be applied. The event then goes to the dead-letter
+/// output naming the plugin, since the plugin asked for something the event cannot hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    /// The path text does not parse.
+    #[error("invalid field path {0:?}")]
+    BadPath(String),
+    /// A step of the path runs into a scalar.
+    #[error("cannot set `{path}`: `{blocker}` holds a {kind}, not an object")]
+    NotAContainer {
+        /// The path being set.
+        path: String,
+        /// The prefix that holds a scalar.
+        blocker: String,
+        /// What it holds.
+        kind: &'static str,
+    },
+    /// An array index past the end.
+    #[error("cannot set `{path}`: index {index} is past the end of an array of {len}")]
+    IndexOutOfRange {
+        /// The path being set.
+        path: String,
+        /// The index asked for.
+        index: usize,
+        /// The array's length.
+        len: usize,
+    },
+    /// A [`Value::Json`] that is not valid JSON.
+    #[error("value set at `{path}` is not valid JSON: {error}")]
+    BadJson {
+        /// The path being set.
+        path: String,
+        /// The parser's message.
+        error: String,
+    },
+    /// NaN or an infinity, which JSON cannot represent.
+    #[error("value set at `{path}` is not a finite number")]
+    NotFinite {
+        /// The path being set.
+        path: String,
+    },
+    /// The `tags` field exists and is neither a string nor an array.
+    #[error("cannot add tag {tag:?}: `tags` holds a {kind}")]
+    TagsNotAList {
+        /// The tag being added.
+        tag: String,
+        /// What `tags` holds.
+        kind: &'static str,
+    },
+}
+
+/// The field that [`Edit::Tag`] appends to, as Logstash does.
+pub const TAGS_FIELD: &str = "tags";
+
+/// An event's fate once a plugin's decision for it has been applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    /// Continues down the chain.
+    Keep,
+    /// Discarded on purpose.
+    Drop,
+    /// Continues, with this route target.
+    Route(String),
+    /// Goes to the dead-letter output with this reason.
+    Fail(String),
+}
+
+/// Applies one event's reply: its edits when the event continues, then its outcome.
+/// An edit the event cannot take fails the event, naming the edit.
+pub fn settle(event: &mut Json, edits: &[Edit<'_>], outcome: Outcome<'_>) -> Fate {
+    match outcome {
+        Outcome::Drop => return Fate::Drop,
+        Outcome::Fail(reason) => return Fate::Fail(reason.to_owned()),
+        Outcome::Keep | Outcome::Route(_) => {}
+    }
+    for edit in edits {
+        if let Err(e) = apply(event, edit) {
+            return Fate::Fail(format!("edit rejected: {e}"));
+        }
+    }
+    match outcome {
+        Outcome::Route(target) => Fate::Route(target.to_owned()),
+        _ => Fate::Keep,
+    }
+}
+
+/// Applies one edit to an event.
+pub fn apply(event: &mut Json, edit: &Edit<'_>) -> Result<(), ApplyError> {
+    match *edit {
+        Edit::Set(path, value) => {
+            let parsed = Path::parse(path).ok_or_else(|| ApplyError::BadPath(path.to_owned()))?;
+            set(event, &parsed, to_json(path, value)?)
+        }
+        Edit::Remove(path) => {
+            let parsed = Path::parse(path).ok_or_else(|| ApplyError::BadPath(path.to_owned()))?;
+            remove(event, &parsed);
+            Ok(())
+        }
+        Edit::Tag(tag) => add_tag(event, tag),
+    }
+}
+
+/// Converts a wire value into a `serde_json` value.
+pub fn to_json(path: &str, value: Value<'_>) -> Result<Json, ApplyError> {
+    Ok(match value {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(b),
+        Value::Int(i) => Json::from(i),
+        Value::Uint(u) => Json::from(u),
+        Value::Float(f) => serde_json::Number::from_f64(f)
+            .map(Json::Number)
+            .ok_or_else(|| ApplyError::NotFinite { path: path.to_owned() })?,
+        Value::Str(s) => Json::String(s.to_owned()),
+        Value::Json(text) => serde_json::from_str(text)
+            .map_err(|e| ApplyError::BadJson { path: path.to_owned(), error: e.to_string() })?,
+    })
+}
+
+fn kind(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "boolean",
+        Json::Number(_) => "number",
+        Json::String(_) => "string",
+        Json::Array(_) => "array",
+        Json::Object(_) => "object",
+    }
+}
+
+fn set(event: &mut Json, path: &Path, value: Json) -> Result<(), ApplyError> {
+    let segments = path.segments();
+    let mut cur = event;
+    let mut value = Some(value);
+    for (depth, seg) in segments.iter().enumerate() {
+        let last = depth + 1 == segments.len();
+        if cur.is_null() {
+            *cur = Json::Object(Map::new());
+        }
+        let blocked = match (&*cur, seg.index) {
+            (Json::Object(_), _) | (Json::Array(_), Some(_)) => None,
+            (other, _) => Some(kind(other)),
+        };
+        if let Some(kind) = blocked {
+            let blocker = segments[..depth].iter().map(|s| s.key.as_str()).collect::<Vec<_>>().join(".");
+            return Err(ApplyError::NotAContainer { path: path.to_string(), blocker, kind });
+        }
+        cur = match cur {
+            Json::Object(map) if last => {
+                map.insert(seg.key.clone(), value.take().unwrap_or_default());
+                return Ok(());
+            }
+            Json::Object(map) => map.entry(seg.key.clone()).or_insert(Json::Null),
+            Json::Array(items) => {
+                let index = seg.index.unwrap_or_default();
+                let len = items.len();
+                if index > len || (index == len && !last) {
+                    return Err(ApplyError::IndexOutOfRange { path: path.to_string(), index, len });
+                }
+                if last {
+                    let value = value.take().unwrap_or_default();
+                    if index == len {
+                        items.push(value);
+                    } else {
+                        items[index] = value;
+                    }
+                    return Ok(());
+                }
+                &mut items[index]
+            }
+            _ => return Ok(()),
+        };
+    }
+    Ok(())
+}
+
+fn remove(event: &mut Json, path: &Path) {
+    let Some((last, parents)) = path.segments().split_last() else { return };
+    let mut cur = event;
+    for seg in parents {
+        cur = match cur {
+            Json::Object(map) => match map.get_mut(&seg.key) {
+                Some(v) => v,
+                None => return,
+            },
+            Json::Array(items) => match seg.index.and_then(|i| items.get_mut(i)) {
+                Some(v) => v,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    match cur {
+        Json::Object(map) => {
+            map.shift_remove(&last.key);
+        }
+        Json::Array(items) => {
+            if let Some(i) = last.index.filter(|i| *i < items.len()) {
+                items.remove(i);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn add_tag(event: &mut Json, tag: &str) -> Result<(), ApplyError> {
+    let Json::Object(map) = event else {
+        return Err(ApplyError::TagsNotAList { tag: tag.to_owned(), kind: kind(event) });
+    };
+    let tags = map.entry(TAGS_FIELD).or_insert_with(|| Json::Array(Vec::new()));
+    if let Json::String(one) = tags {
+        *tags = Json::Array(vec![Json::String(std::mem::take(one))]);
+    }
+    match tags {
+        Json::Array(items) => {
+            if !items.iter().any(|t| t.as_str() == Some(tag)) {
+                items.push(Json::String(tag.to_owned()));
+            }
+            Ok(())
+        }
+        other => Err(ApplyError::TagsNotAList { tag: tag.to_owned(), kind: kind(other) }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BatchReader, EventFields};
+    use serde_json::json;
+
+    fn plan(reads: &[&str], keys: &[&str]) -> ReadPlan {
+        let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        ReadPlan::new(&s(reads), &s(keys)).unwrap()
+    }
+
+    #[test]
+    fn projects_declared_fields_and_finds_keys_at_any_depth() {
+        let event = json!({
+            "level": "warn", "status_code": 200,
+            "context": {"client_ip": "8.8.8.8", "Password": "p", "items": [{"token": "t"}]},
+            "exception": {"type": "ValueError"}
+        });
+        let plan = plan(&["level", "context.client_ip", "missing", "exception", "status_code"], &["password", "token"]);
+        let mut w = BatchWriter::new(plan.slot_count());
+        plan.write_event(&mut w, &event);
+        let mut r = BatchReader::new(w.as_bytes()).unwrap();
+        let mut ev = EventFields::default();
+        assert!(r.next_event(&mut ev).unwrap());
+        assert_eq!(ev.slots[0], Some(Value::Str("warn")));
+        assert_eq!(ev.slots[1], Some(Value::Str("8.8.8.8")));
+        assert_eq!(ev.slots[2], None);
+        assert_eq!(ev.slots[3], Some(Value::Json(r#"{"type":"ValueError"}"#)));
+        assert_eq!(ev.slots[4], Some(Value::Int(200)));
+        assert_eq!(
+            ev.found,
+            [("context.Password", Value::Str("p")), ("context.items.0.token", Value::Str("t"))]
+        );
+    }
+
+    #[test]
+    fn set_creates_parents_and_remove_keeps_key_order() {
+        let mut event = json!({"a": 1, "b": 2, "c": 3});
+        apply(&mut event, &Edit::Set("geo.location.lat", Value::Float(45.5))).unwrap();
+        apply(&mut event, &Edit::Remove("b")).unwrap();
+        apply(&mut event, &Edit::Remove("no.such.path")).unwrap();
+        assert_eq!(event, json!({"a": 1, "c": 3, "geo": {"location": {"lat": 45.5}}}));
+        let keys: Vec<_> = event.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["a", "c", "geo"]);
+    }
+
+    #[test]
+    fn set_through_a_scalar_names_the_blocker() {
+        let mut event = json!({"context": "oops"});
+        let err = apply(&mut event, &Edit::Set("context.client_ip", Value::Str("x"))).unwrap_err();
+        assert_eq!(err.to_string(), "cannot set `context.client_ip`: `context` holds a string, not an object");
+    }
+
+    #[test]
+    fn json_values_are_parsed_and_bad_json_is_reported() {
+        let mut event = json!({});
+        apply(&mut event, &Edit::Set("geo", Value::Json(r#"{"city":"Rome"}"#))).unwrap();
+        assert_eq!(event, json!({"geo": {"city": "Rome"}}));
+        let err = apply(&mut event, &Edit::Set("x", Value::Json("{nope"))).unwrap_err();
+        assert!(matches!(err, ApplyError::BadJson { .. }), "{err}");
+        assert!(apply(&mut event, &Edit::Set("x", Value::Float(f64::NAN))).is_err());
+    }
+
+    #[test]
+    fn tags_are_added_once_and_a_string_tag_is_promoted() {
+        let mut event = json!({"tags": "old"});
+        apply(&mut event, &Edit::Tag("new")).unwrap();
+        apply(&mut event, &Edit::Tag("new")).unwrap();
+        assert_eq!(event, json!({"tags": ["old", "new"]}));
+        let mut bad = json!({"tags": 5});
+        assert!(apply(&mut bad, &Edit::Tag("x")).is_err());
+    }
+
+    #[test]
+    fn array_elements_are_addressed_by_index() {
+        let mut event = json!({"users": [{"email": "a"}, {"email": "b"}]});
+        apply(&mut event, &Edit::Set("users.1.email", Value::Str("masked"))).unwrap();
+        apply(&mut event, &Edit::Remove("users.0")).unwrap();
+        assert_eq!(event, json!({"users": [{"email": "masked"}]}));
+        assert!(apply(&mut event, &Edit::Set("users.5.email", Value::Null)).is_err());
+    }
+}
