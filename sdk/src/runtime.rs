@@ -88,7 +88,9 @@ pub fn export_init<P: Plugin>(config: String) -> Result<crate::__private::Manife
     // A panic aborts the instance; its message goes to the host first, which puts it in
     // the failure reason (dead-letter entries, `weir test`, logs).
     #[cfg(target_arch = "wasm32")]
-    std::panic::set_hook(Box::new(|info| crate::log(crate::Level::Error, &format!("panicked: {info}"))));
+    std::panic::set_hook(Box::new(|info| {
+        crate::log(crate::Level::Error, &info.to_string().replace(":\n", ": ").replace('\n', " "))
+    }));
     let instance = Instance::<P>::new(&config)?;
     let manifest = crate::__private::Manifest {
         reads: instance.reads().to_vec(),

@@ -7,8 +7,13 @@ use wasmtime::Trap;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PluginFailure {
     /// The call ran past its CPU deadline and was interrupted.
-    #[error("exceeded its CPU deadline of {0} ms")]
-    Deadline(u64),
+    #[error("exceeded its CPU deadline of {limit_ms} ms (stopped after {after_ms} ms)")]
+    Deadline {
+        /// The configured deadline.
+        limit_ms: u64,
+        /// How long the call had run when it was stopped.
+        after_ms: u64,
+    },
     /// The plugin tried to grow its memory past the cap.
     #[error("exceeded its memory cap of {0} MiB")]
     Memory(u32),
@@ -27,7 +32,10 @@ pub enum PluginFailure {
     /// The reply buffer did not decode or did not answer every event.
     #[error("sent a malformed reply: {0}")]
     BadReply(String),
-    /// `init` failed or was refused when (re)starting the instance.
+    /// `init` refused the plugin's configuration.
+    #[error("rejected its config: {0}")]
+    Config(String),
+    /// `init` failed when (re)starting the instance.
     #[error("could not start: {0}")]
     Start(String),
 }
@@ -36,6 +44,7 @@ pub enum PluginFailure {
 pub fn classify(
     err: &wasmtime::Error,
     deadline_ms: u64,
+    elapsed: std::time::Duration,
     memory_mib: u32,
     memory_hit: bool,
     last_error: Option<String>,
@@ -44,7 +53,9 @@ pub fn classify(
         return PluginFailure::Memory(memory_mib);
     }
     match err.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => PluginFailure::Deadline(deadline_ms),
+        Some(Trap::Interrupt) => {
+            PluginFailure::Deadline { limit_ms: deadline_ms, after_ms: elapsed.as_millis() as u64 }
+        }
         Some(trap) => PluginFailure::Trap { trap: trap.to_string(), last_error },
         None => PluginFailure::Trap { trap: root_message(err), last_error },
     }

@@ -1,6 +1,7 @@
 //! One live instance of a plugin: its own store, memory cap and deadline.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::Store;
 use weir_wire::json::ReadPlan;
@@ -38,9 +39,11 @@ impl PluginInstance {
         let mut store = Store::new(&plugin.engine, state);
         store.limiter(|s| &mut s.cap);
         store.set_epoch_deadline(deadline_ticks(limits.init_deadline_ms, EPOCH_TICK));
+        let started = Instant::now();
         let fail = |store: &Store<PluginState>, e: wasmtime::Error| {
             let s = store.data();
-            let failure = classify(&e, limits.init_deadline_ms, limits.memory_mib, s.cap.hit, s.last_error.clone());
+            let (deadline, elapsed) = (limits.init_deadline_ms, started.elapsed());
+            let failure = classify(&e, deadline, elapsed, limits.memory_mib, s.cap.hit, s.last_error.clone());
             PluginFailure::Start(format!("init {failure}"))
         };
         let bindings = match plugin.pre.instantiate(&mut store) {
@@ -49,7 +52,7 @@ impl PluginInstance {
         };
         let manifest = match bindings.weir_filter_filter().call_init(&mut store, &plugin.init_json) {
             Ok(Ok(m)) => m,
-            Ok(Err(message)) => return Err(PluginFailure::Start(format!("rejected its config: {message}"))),
+            Ok(Err(message)) => return Err(PluginFailure::Config(message)),
             Err(e) => return Err(fail(&store, e)),
         };
         let plan = ReadPlan::new(&manifest.reads, &manifest.finds_keys).map_err(|e| PluginFailure::Start(e.to_string()))?;
@@ -77,12 +80,14 @@ impl PluginInstance {
         self.store.data_mut().begin_call();
         self.store.set_epoch_deadline(self.deadline_ticks);
         let limits = &self.plugin.spec.config.limits;
+        let started = Instant::now();
         match self.bindings.weir_filter_filter().call_process(&mut self.store, self.batch.as_bytes()) {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(message)) => Err(PluginFailure::Error(message)),
             Err(e) => {
                 let s = self.store.data();
-                Err(classify(&e, limits.deadline_ms, limits.memory_mib, s.cap.hit, s.last_error.clone()))
+                let elapsed = started.elapsed();
+                Err(classify(&e, limits.deadline_ms, elapsed, limits.memory_mib, s.cap.hit, s.last_error.clone()))
             }
         }
     }

@@ -1,0 +1,112 @@
+//! Shared by the integration tests: builds the wasm fixtures once per test run, writes
+//! pipeline files into temp dirs, and runs the real `weir` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_path_buf()
+}
+
+/// Crates built for `wasm32-wasip2` for the tests, and the file each produces.
+const FIXTURES: &[(&str, &str)] = &[
+    ("weir-hostile", "weir_hostile"),
+    ("drop-healthz", "drop_healthz"),
+    ("weir-future-contract", "weir_future_contract"),
+];
+
+/// Path of a fixture plugin's `.wasm`, building all fixtures on first use. A separate
+/// target dir keeps this nested cargo off the lock the running `cargo test` holds.
+pub fn wasm(krate: &str) -> PathBuf {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.current_dir(root())
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir", "target/wasm"]);
+        for (name, _) in FIXTURES {
+            cmd.args(["-p", name]);
+        }
+        match cmd.output() {
+            Ok(o) if o.status.success() => Ok(()),
+            Ok(o) => Err(format!(
+                "building wasm fixtures failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`):\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            )),
+            Err(e) => Err(format!("cannot run cargo: {e}")),
+        }
+    });
+    if let Err(e) = built {
+        panic!("{e}");
+    }
+    let file = FIXTURES.iter().find(|(n, _)| *n == krate).map(|(_, f)| *f).expect("known fixture");
+    root().join("target/wasm/wasm32-wasip2/release").join(format!("{file}.wasm"))
+}
+
+/// A temp dir holding a pipeline: input, config, outputs.
+pub struct Pipeline {
+    pub dir: tempfile::TempDir,
+}
+
+impl Pipeline {
+    /// A pipeline over `input` lines, with `plugins` (TOML `[[plugins]]` entries) between
+    /// a file source and file sink.
+    pub fn new(input: &[String], plugins: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("in.ndjson"), input.join("\n")).expect("write input");
+        let cache = root().join("target/test-compile-cache");
+        let config = format!(
+            "[source]\ntype = \"file\"\npath = \"in.ndjson\"\n\n[sink]\ntype = \"file\"\npath = \"out.ndjson\"\nroute_field = \"route\"\n\n\
+             [dead_letter]\ntype = \"file\"\npath = \"dead.ndjson\"\n\n[engine]\ncache_dir = {cache:?}\n\n\
+             [pipeline]\nbatch_size = 4\nworkers = 1\n\n{plugins}\n"
+        );
+        std::fs::write(dir.path().join("pipeline.toml"), config).expect("write config");
+        Pipeline { dir }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("pipeline.toml")
+    }
+
+    /// Runs `weir run`, asserting success.
+    pub fn run(&self) -> Output {
+        let out = weir(&["run", "--config", &self.config().display().to_string()]);
+        assert!(out.status.success(), "weir run failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    /// The sink's events.
+    pub fn output(&self) -> Vec<serde_json::Value> {
+        read_ndjson(&self.dir.path().join("out.ndjson"))
+    }
+
+    /// The dead-letter entries.
+    pub fn dead(&self) -> Vec<serde_json::Value> {
+        read_ndjson(&self.dir.path().join("dead.ndjson"))
+    }
+}
+
+/// Runs the `weir` binary.
+pub fn weir(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weir")).args(args).output().expect("run weir")
+}
+
+pub fn read_ndjson(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().map(|l| serde_json::from_str(l).expect("valid JSON line")).collect()
+}
+
+/// `n` events numbered by `id`; those in `boom` carry `"boom": true`.
+pub fn events(n: usize, boom: &[usize]) -> Vec<String> {
+    (0..n).map(|id| serde_json::json!({"id": id, "boom": boom.contains(&id)}).to_string()).collect()
+}
+
+/// The TOML entry for the hostile fixture.
+pub fn hostile(name: &str, policy: &str, config: &str) -> String {
+    format!(
+        "[[plugins]]\nname = \"{name}\"\npath = {:?}\non_error = \"{policy}\"\n[plugins.limits]\nmemory_mib = 16\ndeadline_ms = 50\n[plugins.config]\nlabel = \"{name}\"\n{config}\n",
+        wasm("weir-hostile")
+    )
+}
