@@ -1,6 +1,7 @@
 //! Weir streams log events through a user-ordered chain of sandboxed WebAssembly filter
 //! plugins. This crate is the host: config, engine, sources, sinks and the CLI.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod engine;
