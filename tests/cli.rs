@@ -13,7 +13,10 @@ fn check(p: &Pipeline) -> std::process::Output {
 }
 
 fn drop_healthz(config: &str) -> String {
-    format!("[[plugins]]\nname = \"healthz\"\npath = {:?}\n[plugins.config]\n{config}\n", wasm("drop-healthz"))
+    format!(
+        "[[plugins]]\nname = \"healthz\"\npath = {:?}\n[plugins.config]\n{config}\n",
+        wasm("drop-healthz")
+    )
 }
 
 #[test]
@@ -22,26 +25,46 @@ fn check_accepts_a_good_config_and_lists_the_chain() {
     let out = check(&p);
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("ok, 1 plugin(s)") && stdout.contains("healthz") && stdout.contains("weir:filter@0.1.0"), "{stdout}");
+    assert!(
+        stdout.contains("ok, 1 plugin(s)")
+            && stdout.contains("healthz")
+            && stdout.contains("weir:filter@0.1.0"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn check_names_the_file_line_and_unknown_key() {
-    let p = Pipeline::new(&[], &drop_healthz("").replace("[plugins.config]", "on_eror = \"fail-open\"\n[plugins.config]"));
+    let p = Pipeline::new(
+        &[],
+        &drop_healthz("").replace(
+            "[plugins.config]",
+            "on_eror = \"fail-open\"\n[plugins.config]",
+        ),
+    );
     let out = check(&p);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("pipeline.toml: TOML parse error at line"), "{err}");
+    assert!(
+        err.contains("pipeline.toml: TOML parse error at line"),
+        "{err}"
+    );
     assert!(err.contains("unknown field `on_eror`"), "{err}");
 }
 
 #[test]
 fn check_names_a_missing_plugin_file_and_its_entry() {
-    let p = Pipeline::new(&[], "[[plugins]]\nname = \"ghost\"\npath = \"nowhere/ghost.wasm\"\n");
+    let p = Pipeline::new(
+        &[],
+        "[[plugins]]\nname = \"ghost\"\npath = \"nowhere/ghost.wasm\"\n",
+    );
     let out = check(&p);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("pipeline.toml:") && err.contains("plugin `ghost`: path: cannot read"), "{err}");
+    assert!(
+        err.contains("pipeline.toml:") && err.contains("plugin `ghost`: path: cannot read"),
+        "{err}"
+    );
     assert!(err.contains("nowhere/ghost.wasm"), "{err}");
 }
 
@@ -49,15 +72,28 @@ fn check_names_a_missing_plugin_file_and_its_entry() {
 fn check_shows_the_plugins_own_reason_for_rejecting_its_config() {
     let p = Pipeline::new(&[], &drop_healthz("paths = [\"healthz\"]"));
     let err = stderr(&check(&p));
-    assert!(err.contains("plugin `healthz`: rejected its config: config.paths: \"healthz\" is not a path"), "{err}");
+    assert!(
+        err.contains(
+            "plugin `healthz`: rejected its config: config.paths: \"healthz\" is not a path"
+        ),
+        "{err}"
+    );
     let p = Pipeline::new(&[], &drop_healthz("pathz = []"));
     let err = stderr(&check(&p));
-    assert!(err.contains("rejected its config: config.pathz: unknown field `pathz`, expected one of `paths`"), "{err}");
+    assert!(
+        err.contains(
+            "rejected its config: config.pathz: unknown field `pathz`, expected one of `paths`"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn check_refuses_a_plugin_built_for_another_contract_version() {
-    let entry = format!("[[plugins]]\nname = \"future\"\npath = {:?}\n", wasm("weir-future-contract"));
+    let entry = format!(
+        "[[plugins]]\nname = \"future\"\npath = {:?}\n",
+        wasm("weir-future-contract")
+    );
     let err = stderr(&check(&Pipeline::new(&[], &entry)));
     assert!(err.contains("plugin `future`: was built for contract weir:filter@0.2.0, but this weir supports weir:filter@0.1.0"), "{err}");
 }
@@ -67,9 +103,17 @@ fn check_refuses_a_file_that_is_not_a_component() {
     let p = Pipeline::new(&[], "");
     let bogus = p.dir.path().join("bogus.wasm");
     std::fs::write(&bogus, b"not wasm").unwrap();
-    std::fs::write(p.config(), std::fs::read_to_string(p.config()).unwrap() + &format!("[[plugins]]\nname = \"bogus\"\npath = {bogus:?}\n")).unwrap();
+    std::fs::write(
+        p.config(),
+        std::fs::read_to_string(p.config()).unwrap()
+            + &format!("[[plugins]]\nname = \"bogus\"\npath = {bogus:?}\n"),
+    )
+    .unwrap();
     let err = stderr(&check(&p));
-    assert!(err.contains("plugin `bogus`") && err.contains("is not a valid WebAssembly component"), "{err}");
+    assert!(
+        err.contains("plugin `bogus`") && err.contains("is not a valid WebAssembly component"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -77,29 +121,61 @@ fn weir_test_shows_each_plugins_decision_per_event_on_the_sample_logs() {
     wasm("drop-healthz");
     let config = root().join("examples/quickstart.toml");
     let input = root().join("examples/logs/sample.ndjson");
-    let out = weir(&["test", "--config", &config.display().to_string(), "--input", &input.display().to_string()]);
+    let out = weir(&[
+        "test",
+        "--config",
+        &config.display().to_string(),
+        "--input",
+        &input.display().to_string(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     // Line 3 of the sample is a successful /healthz probe, line 1 an ordinary request.
     let block = |line: u32| {
-        text.split("── ").find(|b| b.contains(&format!("sample.ndjson:{line}\n"))).unwrap_or_default().to_owned()
+        text.split("── ")
+            .find(|b| b.contains(&format!("sample.ndjson:{line}\n")))
+            .unwrap_or_default()
+            .to_owned()
     };
-    assert!(block(3).contains("drop-healthz  drop") && block(3).contains("=> dropped"), "{}", block(3));
-    assert!(block(1).contains("drop-healthz  keep") && block(1).contains("=> {"), "{}", block(1));
-    assert!(block(42).contains("dead-lettered") && block(42).contains("invalid JSON"), "{}", block(42));
-    assert!(text.trim_end().ends_with("kept, 72 dropped, 4 dead-lettered"), "{}", text.lines().last().unwrap_or_default());
+    assert!(
+        block(3).contains("drop-healthz  drop") && block(3).contains("=> dropped"),
+        "{}",
+        block(3)
+    );
+    assert!(
+        block(1).contains("drop-healthz  keep") && block(1).contains("=> {"),
+        "{}",
+        block(1)
+    );
+    assert!(
+        block(42).contains("dead-lettered") && block(42).contains("invalid JSON"),
+        "{}",
+        block(42)
+    );
+    assert!(
+        text.trim_end()
+            .ends_with("kept, 72 dropped, 4 dead-lettered"),
+        "{}",
+        text.lines().last().unwrap_or_default()
+    );
 }
 
 #[test]
 fn run_prints_a_summary_and_accounts_for_every_event() {
     let lines: Vec<String> = (0..10)
-        .map(|i| serde_json::json!({"id": i, "path": if i % 3 == 0 { "/healthz" } else { "/orders" }}).to_string())
+        .map(|i| {
+            serde_json::json!({"id": i, "path": if i % 3 == 0 { "/healthz" } else { "/orders" }})
+                .to_string()
+        })
         .chain(["{broken".to_owned()])
         .collect();
     let p = Pipeline::new(&lines, &drop_healthz(""));
     let out = p.run();
     let err = stderr(&out);
-    assert!(err.contains("weir: 11 events in, 6 out, 4 dropped, 1 dead-lettered"), "{err}");
+    assert!(
+        err.contains("weir: 11 events in, 6 out, 4 dropped, 1 dead-lettered"),
+        "{err}"
+    );
     assert_eq!(p.output().len(), 6);
     assert_eq!(p.dead()[0]["position"], 11);
 }

@@ -16,16 +16,31 @@ fn run_hostile(policy: &str, config: &str) -> Pipeline {
 }
 
 fn assert_fail_closed(p: &Pipeline, reason_part: &str) {
-    assert_eq!(ids(&p.output()), [0, 1, 2, 3, 8, 9, 10, 11], "the other batches pass");
+    assert_eq!(
+        ids(&p.output()),
+        [0, 1, 2, 3, 8, 9, 10, 11],
+        "the other batches pass"
+    );
     let dead = p.dead();
-    assert_eq!(dead.len(), 4, "the whole failing batch is dead-lettered: {dead:?}");
+    assert_eq!(
+        dead.len(),
+        4,
+        "the whole failing batch is dead-lettered: {dead:?}"
+    );
     for d in &dead {
         assert_eq!(d["stage"], "plugin");
         assert_eq!(d["plugin"], "bad");
         let reason = d["reason"].as_str().unwrap_or_default();
-        assert!(reason.contains(reason_part), "reason {reason:?} should contain {reason_part:?}");
-        let original: serde_json::Value = serde_json::from_str(d["event"].as_str().unwrap_or_default()).unwrap();
-        assert!((4..8).contains(&original["id"].as_u64().unwrap()), "original event kept: {original}");
+        assert!(
+            reason.contains(reason_part),
+            "reason {reason:?} should contain {reason_part:?}"
+        );
+        let original: serde_json::Value =
+            serde_json::from_str(d["event"].as_str().unwrap_or_default()).unwrap();
+        assert!(
+            (4..8).contains(&original["id"].as_u64().unwrap()),
+            "original event kept: {original}"
+        );
     }
     // The batch after the failure ran on a fresh instance.
     assert!(p.output().iter().all(|e| e["seen_by"] == "bad"));
@@ -36,26 +51,44 @@ fn an_infinite_loop_is_stopped_by_its_deadline() {
     let p = run_hostile("fail-closed", "mode = \"loop\"");
     assert_fail_closed(&p, "exceeded its CPU deadline of 50 ms (stopped after ");
     // The interruption itself must be prompt: a generous bound, for a noisy machine.
-    let reason = p.dead()[0]["reason"].as_str().unwrap_or_default().to_owned();
-    let after: u64 = reason.split("stopped after ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).expect("elapsed in reason");
+    let reason = p.dead()[0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let after: u64 = reason
+        .split("stopped after ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("elapsed in reason");
     assert!(after < 2_000, "stopped only after {after} ms: {reason}");
 }
 
 #[test]
 fn unbounded_allocation_is_stopped_by_the_memory_cap() {
-    assert_fail_closed(&run_hostile("fail-closed", "mode = \"alloc\""), "exceeded its memory cap of 16 MiB");
+    assert_fail_closed(
+        &run_hostile("fail-closed", "mode = \"alloc\""),
+        "exceeded its memory cap of 16 MiB",
+    );
 }
 
 #[test]
 fn a_panic_is_contained_and_its_message_is_the_reason() {
-    assert_fail_closed(&run_hostile("fail-closed", "mode = \"panic\""), "hostile plugin panicked on purpose");
+    assert_fail_closed(
+        &run_hostile("fail-closed", "mode = \"panic\""),
+        "hostile plugin panicked on purpose",
+    );
 }
 
 #[test]
 fn fail_open_lets_the_batch_through_unchanged() {
     let p = run_hostile("fail-open", "mode = \"panic\"");
     let out = p.output();
-    assert_eq!(ids(&out), (0..12).collect::<Vec<_>>(), "nothing lost, order kept");
+    assert_eq!(
+        ids(&out),
+        (0..12).collect::<Vec<_>>(),
+        "nothing lost, order kept"
+    );
     assert!(p.dead().is_empty());
     for e in &out {
         let in_failed_batch = (4..8).contains(&e["id"].as_u64().unwrap());
@@ -67,9 +100,16 @@ fn fail_open_lets_the_batch_through_unchanged() {
 #[test]
 fn reading_a_file_without_a_grant_fails() {
     let secret = support::root().join("Cargo.toml");
-    let p = run_hostile("fail-closed", &format!("mode = \"read-file\"\npath = {secret:?}"));
+    let p = run_hostile(
+        "fail-closed",
+        &format!("mode = \"read-file\"\npath = {secret:?}"),
+    );
     let dead = p.dead();
-    assert_eq!(dead.len(), 1, "only the event that tried is failed: {dead:?}");
+    assert_eq!(
+        dead.len(),
+        1,
+        "only the event that tried is failed: {dead:?}"
+    );
     let reason = dead[0]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("cannot read"), "{reason}");
     assert!(p.output().iter().all(|e| e.get("found").is_none()));
@@ -79,8 +119,18 @@ fn reading_a_file_without_a_grant_fails() {
 fn a_granted_directory_is_readable_and_nothing_else() {
     let data = tempfile::tempdir().unwrap();
     std::fs::write(data.path().join("hello.txt"), "granted").unwrap();
-    let plugin = hostile("reader", "fail-closed", "mode = \"read-file\"\npath = \"/data/hello.txt\"")
-        .replace("[plugins.config]", &format!("[plugins.grants]\ndirs = {{ \"/data\" = {:?} }}\n[plugins.config]", data.path()));
+    let plugin = hostile(
+        "reader",
+        "fail-closed",
+        "mode = \"read-file\"\npath = \"/data/hello.txt\"",
+    )
+    .replace(
+        "[plugins.config]",
+        &format!(
+            "[plugins.grants]\ndirs = {{ \"/data\" = {:?} }}\n[plugins.config]",
+            data.path()
+        ),
+    );
     let p = Pipeline::new(&events(2, &[1]), &plugin);
     p.run();
     assert_eq!(p.output()[1]["found"], "granted");
@@ -89,7 +139,11 @@ fn a_granted_directory_is_readable_and_nothing_else() {
 #[test]
 fn clock_and_environment_are_hidden_by_default() {
     let p = run_hostile("fail-closed", "mode = \"snoop\"");
-    let snooped = p.output().into_iter().find(|e| e["id"] == 5).expect("event 5 kept");
+    let snooped = p
+        .output()
+        .into_iter()
+        .find(|e| e["id"] == 5)
+        .expect("event 5 kept");
     assert_eq!(snooped["found"], "clock=0 HOME=<unset>");
 }
 
@@ -98,13 +152,22 @@ fn invalid_json_from_a_plugin_dead_letters_only_that_event() {
     let p = run_hostile("fail-closed", "mode = \"bad-json\"");
     let dead = p.dead();
     assert_eq!(dead.len(), 1);
-    assert!(dead[0]["reason"].as_str().unwrap_or_default().contains("is not valid JSON"), "{dead:?}");
+    assert!(
+        dead[0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is not valid JSON"),
+        "{dead:?}"
+    );
     assert_eq!(p.output().len(), 11);
 }
 
 #[test]
 fn a_plugin_that_traps_in_init_is_reported_by_name() {
-    let p = Pipeline::new(&events(1, &[]), &hostile("stuck", "fail-closed", "init_mode = \"loop\""));
+    let p = Pipeline::new(
+        &events(1, &[]),
+        &hostile("stuck", "fail-closed", "init_mode = \"loop\""),
+    );
     let out = support::weir(&["check", "--config", &p.config().display().to_string()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

@@ -74,13 +74,26 @@ impl DeadLetter {
 
 /// Parses one input line into an event, or explains why it cannot be one.
 pub fn decode(raw: String, origin: Origin, max_bytes: usize) -> Result<Event, DeadLetter> {
-    let fail = |raw: String, reason: String| DeadLetter { raw, reason, stage: Stage::Decode, origin: origin.clone() };
+    let fail = |raw: String, reason: String| DeadLetter {
+        raw,
+        reason,
+        stage: Stage::Decode,
+        origin: origin.clone(),
+    };
     if raw.len() > max_bytes {
-        let reason = format!("event is {} bytes, over the limit of {max_bytes}", raw.len());
+        let reason = format!(
+            "event is {} bytes, over the limit of {max_bytes}",
+            raw.len()
+        );
         return Err(fail(raw, reason));
     }
     match serde_json::from_str::<Value>(&raw) {
-        Ok(body @ Value::Object(_)) => Ok(Event { body, route: None, raw, origin }),
+        Ok(body @ Value::Object(_)) => Ok(Event {
+            body,
+            route: None,
+            raw,
+            origin,
+        }),
         Ok(other) => {
             let kind = match other {
                 Value::Array(_) => "an array",
@@ -103,26 +116,48 @@ mod tests {
     use super::*;
 
     fn origin() -> Origin {
-        Origin { source: "in.ndjson".into(), position: 7 }
+        Origin {
+            source: "in.ndjson".into(),
+            position: 7,
+        }
     }
 
     #[test]
     fn objects_decode_and_everything_else_is_dead_lettered_with_a_reason() {
         assert!(decode(r#"{"a":1}"#.into(), origin(), 100).is_ok());
         let dl = decode(r#"{"a":"#.into(), origin(), 100).unwrap_err();
-        assert!(dl.reason.starts_with("invalid JSON: EOF while parsing"), "{}", dl.reason);
+        assert!(
+            dl.reason.starts_with("invalid JSON: EOF while parsing"),
+            "{}",
+            dl.reason
+        );
         assert_eq!(dl.raw, r#"{"a":"#);
-        assert_eq!(decode("[1]".into(), origin(), 100).unwrap_err().reason, "not a JSON object: found an array");
+        assert_eq!(
+            decode("[1]".into(), origin(), 100).unwrap_err().reason,
+            "not a JSON object: found an array"
+        );
         let big = decode(format!("{{\"a\":\"{}\"}}", "x".repeat(200)), origin(), 100).unwrap_err();
-        assert!(big.reason.contains("over the limit of 100"), "{}", big.reason);
+        assert!(
+            big.reason.contains("over the limit of 100"),
+            "{}",
+            big.reason
+        );
     }
 
     #[test]
     fn dead_letter_lines_carry_event_reason_stage_plugin_and_position() {
-        let dl = DeadLetter { raw: "{bad".into(), reason: "r".into(), stage: Stage::Plugin("geo".into()), origin: origin() };
+        let dl = DeadLetter {
+            raw: "{bad".into(),
+            reason: "r".into(),
+            stage: Stage::Plugin("geo".into()),
+            origin: origin(),
+        };
         let mut out = Vec::new();
         dl.write_json_line(&mut out);
         let v: Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v, serde_json::json!({"event": "{bad", "reason": "r", "stage": "plugin", "plugin": "geo", "source": "in.ndjson", "position": 7}));
+        assert_eq!(
+            v,
+            serde_json::json!({"event": "{bad", "reason": "r", "stage": "plugin", "plugin": "geo", "source": "in.ndjson", "position": 7})
+        );
     }
 }

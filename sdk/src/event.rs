@@ -22,7 +22,13 @@ impl<'e> Event<'e> {
         reply: &'e mut ReplyWriter,
     ) -> Self {
         let mark = reply.mark();
-        Event { reads, finds_keys, fields, reply, mark }
+        Event {
+            reads,
+            finds_keys,
+            fields,
+            reply,
+            mark,
+        }
     }
 
     /// The value at a declared `path`, or a key found by [`Fields::find_key`](crate::Fields::find_key);
@@ -42,7 +48,10 @@ impl<'e> Event<'e> {
             return Some(*v);
         }
         if cfg!(not(target_arch = "wasm32")) && !self.finds_keys {
-            panic!("the plugin read `{path}` but did not declare it in `fields()`; declared: {:?}", self.reads);
+            panic!(
+                "the plugin read `{path}` but did not declare it in `fields()`; declared: {:?}",
+                self.reads
+            );
         }
         None
     }
@@ -91,7 +100,11 @@ impl<'e> Event<'e> {
     /// The plugin's own last write to `path` in this event: `Some(Some(v))` set,
     /// `Some(None)` removed (or an ancestor removed or replaced), `None` untouched.
     fn own_write(&self, path: &str) -> Option<Option<Value<'_>>> {
-        let under = |parent: &str| path.len() > parent.len() && path.starts_with(parent) && path.as_bytes()[parent.len()] == b'.';
+        let under = |parent: &str| {
+            path.len() > parent.len()
+                && path.starts_with(parent)
+                && path.as_bytes()[parent.len()] == b'.'
+        };
         let mut last = None;
         for edit in self.reply.edits_since(self.mark) {
             match edit {

@@ -29,7 +29,11 @@ impl<P: Plugin> Instance<P> {
         })?;
         let plugin = P::init(config)?;
         let fields = plugin.fields();
-        Ok(Instance { plugin, reads: fields.reads, find_keys: fields.find_keys })
+        Ok(Instance {
+            plugin,
+            reads: fields.reads,
+            find_keys: fields.find_keys,
+        })
     }
 
     pub(crate) fn reads(&self) -> &[String] {
@@ -53,7 +57,10 @@ impl<P: Plugin> Instance<P> {
         let mut reply = ReplyWriter::with_capacity(reader.event_count());
         let mut fields = EventFields::default();
         let finds_keys = !self.find_keys.is_empty();
-        while reader.next_event(&mut fields).map_err(|e| format!("malformed batch: {e}"))? {
+        while reader
+            .next_event(&mut fields)
+            .map_err(|e| format!("malformed batch: {e}"))?
+        {
             let mut event = Event::new(&self.reads, finds_keys, &fields, &mut reply);
             let outcome = self.plugin.process(&mut event);
             let wire = outcome.to_wire();
@@ -89,7 +96,10 @@ pub fn export_init<P: Plugin>(config: String) -> Result<crate::__private::Manife
     // the failure reason (dead-letter entries, `weir test`, logs).
     #[cfg(target_arch = "wasm32")]
     std::panic::set_hook(Box::new(|info| {
-        crate::log(crate::Level::Error, &info.to_string().replace(":\n", ": ").replace('\n', " "))
+        crate::log(
+            crate::Level::Error,
+            &info.to_string().replace(":\n", ": ").replace('\n', " "),
+        )
     }));
     let instance = Instance::<P>::new(&config)?;
     let manifest = crate::__private::Manifest {

@@ -84,16 +84,19 @@ impl<P: Plugin> Harness<P> {
     /// becomes); the error is the message the operator would see.
     pub fn new(config: Json) -> Result<Self, String> {
         let instance = Instance::<P>::new(&config.to_string())?;
-        let plan = ReadPlan::new(instance.reads(), instance.find_keys()).map_err(|e| e.to_string())?;
+        let plan =
+            ReadPlan::new(instance.reads(), instance.find_keys()).map_err(|e| e.to_string())?;
         Ok(Harness { instance, plan })
     }
 
     /// Runs one event.
     pub fn run(&mut self, event: Json) -> Processed {
-        self.run_batch(vec![event]).pop().unwrap_or_else(|| Processed {
-            fate: Fate::Fail("the harness lost the event".into()),
-            event: Json::Null,
-        })
+        self.run_batch(vec![event])
+            .pop()
+            .unwrap_or_else(|| Processed {
+                fate: Fate::Fail("the harness lost the event".into()),
+                event: Json::Null,
+            })
     }
 
     /// Runs events as one batch, the way the host does.
@@ -118,7 +121,10 @@ impl<P: Plugin> Harness<P> {
                 other => panic!("malformed reply: {other:?}"),
             };
             let fate = settle(event, &edits, outcome);
-            out.push(Processed { fate, event: std::mem::take(event) });
+            out.push(Processed {
+                fate,
+                event: std::mem::take(event),
+            });
         }
         out
     }

@@ -8,7 +8,10 @@ use std::sync::OnceLock;
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
 }
 
 /// Crates built for `wasm32-wasip2` for the tests, and the file each produces.
@@ -41,8 +44,14 @@ pub fn wasm(krate: &str) -> PathBuf {
     if let Err(e) = built {
         panic!("{e}");
     }
-    let file = FIXTURES.iter().find(|(n, _)| *n == krate).map(|(_, f)| *f).expect("known fixture");
-    root().join("target/wasm/wasm32-wasip2/release").join(format!("{file}.wasm"))
+    let file = FIXTURES
+        .iter()
+        .find(|(n, _)| *n == krate)
+        .map(|(_, f)| *f)
+        .expect("known fixture");
+    root()
+        .join("target/wasm/wasm32-wasip2/release")
+        .join(format!("{file}.wasm"))
 }
 
 /// A temp dir holding a pipeline: input, config, outputs.
@@ -73,7 +82,11 @@ impl Pipeline {
     /// Runs `weir run`, asserting success.
     pub fn run(&self) -> Output {
         let out = weir(&["run", "--config", &self.config().display().to_string()]);
-        assert!(out.status.success(), "weir run failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "weir run failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out
     }
 
@@ -90,17 +103,24 @@ impl Pipeline {
 
 /// Runs the `weir` binary.
 pub fn weir(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weir")).args(args).output().expect("run weir")
+    Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .output()
+        .expect("run weir")
 }
 
 pub fn read_ndjson(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines().map(|l| serde_json::from_str(l).expect("valid JSON line")).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("valid JSON line"))
+        .collect()
 }
 
 /// `n` events numbered by `id`; those in `boom` carry `"boom": true`.
 pub fn events(n: usize, boom: &[usize]) -> Vec<String> {
-    (0..n).map(|id| serde_json::json!({"id": id, "boom": boom.contains(&id)}).to_string()).collect()
+    (0..n)
+        .map(|id| serde_json::json!({"id": id, "boom": boom.contains(&id)}).to_string())
+        .collect()
 }
 
 /// The TOML entry for the hostile fixture.

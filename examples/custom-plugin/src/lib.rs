@@ -31,7 +31,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { paths: vec!["/healthz".into()], field: "path".into(), keep_failures: true }
+        Config {
+            paths: vec!["/healthz".into()],
+            field: "path".into(),
+            keep_failures: true,
+        }
     }
 }
 
@@ -46,7 +50,9 @@ impl Plugin for DropHealthz {
 
     fn init(config: Config) -> Result<Self, String> {
         if let Some(bad) = config.paths.iter().find(|p| !p.starts_with('/')) {
-            return Err(format!("config.paths: {bad:?} is not a path (it must start with '/')"));
+            return Err(format!(
+                "config.paths: {bad:?} is not a path (it must start with '/')"
+            ));
         }
         Ok(DropHealthz { config })
     }
@@ -56,7 +62,9 @@ impl Plugin for DropHealthz {
     }
 
     fn process(&mut self, event: &mut Event<'_>) -> Outcome<'_> {
-        let Some(path) = event.get_str(&self.config.field) else { return Outcome::Keep };
+        let Some(path) = event.get_str(&self.config.field) else {
+            return Outcome::Keep;
+        };
         let path = path.split('?').next().unwrap_or(path);
         if !self.config.paths.iter().any(|p| p == path) {
             return Outcome::Keep;
@@ -85,7 +93,9 @@ mod tests {
     fn drops_successful_health_checks_and_counts_them() {
         let mut h = harness(json!({}));
         take_counts();
-        assert!(h.run(json!({"path": "/healthz", "status_code": 200})).dropped());
+        assert!(h
+            .run(json!({"path": "/healthz", "status_code": 200}))
+            .dropped());
         assert!(h.run(json!({"path": "/healthz?verbose=1"})).dropped());
         assert_eq!(take_counts().get("health_checks_dropped"), Some(&2));
     }
@@ -93,7 +103,11 @@ mod tests {
     #[test]
     fn keeps_everything_else_untouched() {
         let mut h = harness(json!({}));
-        for event in [json!({"path": "/users/1"}), json!({"message": "no path"}), json!({"path": "/healthzz"})] {
+        for event in [
+            json!({"path": "/users/1"}),
+            json!({"message": "no path"}),
+            json!({"path": "/healthzz"}),
+        ] {
             let out = h.run(event.clone());
             assert!(out.kept());
             assert_eq!(out.event, event);
@@ -107,7 +121,9 @@ mod tests {
         assert!(out.kept());
         assert_eq!(out.event["tags"], json!(["failed_health_check"]));
         let mut drop_all = harness(json!({"keep_failures": false}));
-        assert!(drop_all.run(json!({"path": "/healthz", "status_code": 503})).dropped());
+        assert!(drop_all
+            .run(json!({"path": "/healthz", "status_code": 503}))
+            .dropped());
     }
 
     #[test]
@@ -119,11 +135,17 @@ mod tests {
 
     #[test]
     fn bad_config_names_the_key() {
-        let err = Harness::<DropHealthz>::new(json!({"pathz": []})).err().unwrap();
+        let err = Harness::<DropHealthz>::new(json!({"pathz": []}))
+            .err()
+            .unwrap();
         assert!(err.contains("unknown field `pathz`"), "{err}");
-        let err = Harness::<DropHealthz>::new(json!({"paths": ["healthz"]})).err().unwrap();
+        let err = Harness::<DropHealthz>::new(json!({"paths": ["healthz"]}))
+            .err()
+            .unwrap();
         assert!(err.starts_with("config.paths"), "{err}");
-        let err = Harness::<DropHealthz>::new(json!({"paths": "/healthz"})).err().unwrap();
+        let err = Harness::<DropHealthz>::new(json!({"paths": "/healthz"}))
+            .err()
+            .unwrap();
         assert!(err.starts_with("config.paths: invalid type"), "{err}");
     }
 }

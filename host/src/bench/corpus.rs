@@ -19,7 +19,9 @@ impl Rng {
 pub fn generate(n: usize, seed: u64) -> Vec<String> {
     let mut rng = Rng(seed | 1);
     let services = ["payment-gateway", "user-profile", "order-api", "search-api"];
-    let levels = ["info", "INFO", "INFO", "warning", "DEBUG", "debug", "error", "INFO"];
+    let levels = [
+        "info", "INFO", "INFO", "warning", "DEBUG", "debug", "error", "INFO",
+    ];
     let names = ["mario.rossi", "giulia.bianchi", "luca.verdi", "anna.neri"];
     (0..n)
         .map(|i| {

@@ -9,20 +9,30 @@ use weir_bench_ops::{mask_email, path_pattern, SECRETS};
 pub fn process(lines: &[String], ops: usize, out: &mut Vec<u8>) {
     let mut scratch = String::new();
     for line in lines {
-        let Ok(mut event) = serde_json::from_str::<Value>(line) else { continue };
-        let Value::Object(map) = &mut event else { continue };
+        let Ok(mut event) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let Value::Object(map) = &mut event else {
+            continue;
+        };
         if let Some(Value::String(level)) = map.get_mut("level") {
             if level.bytes().any(|b| b.is_ascii_lowercase()) {
                 *level = level.to_ascii_uppercase();
             }
         }
         if ops >= 2 {
-            if let Some(masked) = map.get("email").and_then(Value::as_str).and_then(mask_email) {
+            if let Some(masked) = map
+                .get("email")
+                .and_then(Value::as_str)
+                .and_then(mask_email)
+            {
                 map.insert("email".into(), Value::String(masked));
             }
             remove_secrets(&mut event);
         }
-        let Value::Object(map) = &mut event else { continue };
+        let Value::Object(map) = &mut event else {
+            continue;
+        };
         if ops >= 3 {
             if let Some(path) = map.get("path").and_then(Value::as_str) {
                 path_pattern(path, &mut scratch);

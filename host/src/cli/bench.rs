@@ -18,13 +18,21 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
     /// The weir-bench-ops component.
-    #[arg(long, default_value = "target/wasm/wasm32-wasip2/release/weir_bench_ops.wasm")]
+    #[arg(
+        long,
+        default_value = "target/wasm/wasm32-wasip2/release/weir_bench_ops.wasm"
+    )]
     plugin: PathBuf,
 }
 
 pub(crate) fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let engine = WasmEngine::new(default_cache_dir())?;
-    let opts = BenchOptions { events: args.events, rounds: args.rounds.max(1), batch_size: args.batch_size.max(1), plugin: args.plugin.clone() };
+    let opts = BenchOptions {
+        events: args.events,
+        rounds: args.rounds.max(1),
+        batch_size: args.batch_size.max(1),
+        plugin: args.plugin.clone(),
+    };
     bench::run(&engine, &opts)?.print(&mut std::io::stdout())?;
     Ok(())
 }

@@ -8,8 +8,13 @@ use crate::source::SourceConfig;
 pub(crate) fn check(config: &Path) -> anyhow::Result<()> {
     let (loaded, engine) = super::load(config)?;
     if let SourceConfig::File { path } = &loaded.pipeline.source {
-        std::fs::metadata(path)
-            .map_err(|e| anyhow::anyhow!("{}: source.path: cannot read {}: {e}", loaded.file.display(), path.display()))?;
+        std::fs::metadata(path).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: source.path: cannot read {}: {e}",
+                loaded.file.display(),
+                path.display()
+            )
+        })?;
     }
     let plugins = load_plugins(&engine, &loaded)?;
     let chain = start_chain(&plugins)?;

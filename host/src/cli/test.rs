@@ -11,7 +11,8 @@ pub(crate) fn test(config: &Path, input: &Path) -> anyhow::Result<()> {
     let (loaded, engine) = super::load(config)?;
     let plugins = load_plugins(&engine, &loaded)?;
     let mut chain = start_chain(&plugins)?;
-    let file = std::fs::File::open(input).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", input.display()))?;
+    let file = std::fs::File::open(input)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", input.display()))?;
     let mut source = LineSource::new(std::io::BufReader::new(file), &input.display().to_string());
     let width = plugins.iter().map(|p| p.name.len()).max().unwrap_or(0);
     let mut out = std::io::stdout().lock();
@@ -22,10 +23,20 @@ pub(crate) fn test(config: &Path, input: &Path) -> anyhow::Result<()> {
         let Some(record) = records.first() else { break };
         let line = record.origin.position;
         let mut trace = Vec::new();
-        let result = process_records(&mut chain, records, loaded.pipeline.pipeline.max_event_bytes, Some("@route"), Some(&mut trace));
+        let result = process_records(
+            &mut chain,
+            records,
+            loaded.pipeline.pipeline.max_event_bytes,
+            Some("@route"),
+            Some(&mut trace),
+        );
         writeln!(out, "── {}:{line}", input.display())?;
         for t in &trace {
-            let edits = if t.edits.is_empty() { String::new() } else { format!("  [{}]", t.edits.join("; ")) };
+            let edits = if t.edits.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", t.edits.join("; "))
+            };
             writeln!(out, "   {:<width$}  {}{edits}", t.plugin, t.decision)?;
         }
         if result.sent > 0 {

@@ -15,7 +15,10 @@ pub struct MissingVar {
 /// Replaces every `${NAME}` / `${NAME:-default}` outside comment lines with the variable's
 /// value. Substitution happens before TOML parsing and never adds lines, so parse errors
 /// still point at the right line. `$${` is a literal `${`.
-pub fn substitute(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, MissingVar> {
+pub fn substitute(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, MissingVar> {
     let mut out = String::with_capacity(text.len());
     for (n, line) in text.split_inclusive('\n').enumerate() {
         if line.trim_start().starts_with('#') {
@@ -45,7 +48,11 @@ pub fn substitute(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
                 Some(value) => out.push_str(&value),
                 None => {
                     let column = line.len() - after.len() + 1;
-                    return Err(MissingVar { name: name.to_owned(), line: n + 1, column });
+                    return Err(MissingVar {
+                        name: name.to_owned(),
+                        line: n + 1,
+                        column,
+                    });
                 }
             }
             rest = &after[2 + body_end + 1..];
@@ -66,7 +73,10 @@ mod tests {
     #[test]
     fn replaces_variables_and_defaults() {
         let text = "password = \"${ES_PASS}\"\nuser = \"${ES_USER:-elastic}\"\n";
-        assert_eq!(substitute(text, env).unwrap(), "password = \"s3cret\"\nuser = \"elastic\"\n");
+        assert_eq!(
+            substitute(text, env).unwrap(),
+            "password = \"s3cret\"\nuser = \"elastic\"\n"
+        );
     }
 
     #[test]
@@ -78,6 +88,9 @@ mod tests {
     #[test]
     fn comments_escapes_and_lone_dollars_are_left_alone() {
         let text = "# uses ${NOPE}\nprice = \"$5 and $${literal}\"\n";
-        assert_eq!(substitute(text, env).unwrap(), "# uses ${NOPE}\nprice = \"$5 and ${literal}\"\n");
+        assert_eq!(
+            substitute(text, env).unwrap(),
+            "# uses ${NOPE}\nprice = \"$5 and ${literal}\"\n"
+        );
     }
 }

@@ -58,7 +58,11 @@ pub struct RunConfig {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { batch_size: 256, workers: None, max_event_bytes: 1 << 20 }
+        RunConfig {
+            batch_size: 256,
+            workers: None,
+            max_event_bytes: 1 << 20,
+        }
     }
 }
 
@@ -176,7 +180,10 @@ pub enum ConfigError {
 impl LoadedConfig {
     /// Reads, substitutes, parses and validates a pipeline file.
     pub fn load(file: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read { file: file.into(), source })?;
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.into(),
+            source,
+        })?;
         Self::from_text(file, &text, |name| std::env::var(name).ok())
     }
 
@@ -186,9 +193,15 @@ impl LoadedConfig {
         text: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let text = substitute(text, env).map_err(|source| ConfigError::Env { file: file.into(), source })?;
-        let mut pipeline: PipelineConfig = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { file: file.into(), message: e.to_string().trim_end().to_owned() })?;
+        let text = substitute(text, env).map_err(|source| ConfigError::Env {
+            file: file.into(),
+            source,
+        })?;
+        let mut pipeline: PipelineConfig =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                file: file.into(),
+                message: e.to_string().trim_end().to_owned(),
+            })?;
         let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
         pipeline.source.resolve(&base);
         pipeline.sink.resolve(&base);
@@ -204,7 +217,10 @@ impl LoadedConfig {
             message,
         };
         if pipeline.pipeline.batch_size == 0 {
-            return Err(invalid(None, "pipeline.batch_size: must be at least 1".into()));
+            return Err(invalid(
+                None,
+                "pipeline.batch_size: must be at least 1".into(),
+            ));
         }
         if pipeline.pipeline.workers == Some(0) {
             return Err(invalid(None, "pipeline.workers: must be at least 1".into()));
@@ -214,29 +230,48 @@ impl LoadedConfig {
             let line = line_of(&text, config.path.span().start);
             let name = config.name.trim();
             if name.is_empty() {
-                return Err(invalid(Some(line), format!("plugins[{index}].name: must not be empty")));
+                return Err(invalid(
+                    Some(line),
+                    format!("plugins[{index}].name: must not be empty"),
+                ));
             }
             if let Some(other) = plugins.iter().find(|p| p.name() == name) {
                 return Err(invalid(
                     Some(line),
-                    format!("plugins[{index}].name: `{name}` is already the name of plugins[{}]", other.index),
+                    format!(
+                        "plugins[{index}].name: `{name}` is already the name of plugins[{}]",
+                        other.index
+                    ),
                 ));
             }
             let span = config.path.span();
             config.path = toml::Spanned::new(span, resolve(&base, config.path.get_ref()));
-            config.limits.validate().map_err(|m| invalid(Some(line), format!("plugins[{index}].limits.{m}")))?;
+            config
+                .limits
+                .validate()
+                .map_err(|m| invalid(Some(line), format!("plugins[{index}].limits.{m}")))?;
             for (guest, host) in config.grants.dirs.iter_mut() {
                 if !guest.starts_with('/') {
                     return Err(invalid(
                         Some(line),
-                        format!("plugins[{index}].grants.dirs: guest path {guest:?} must be absolute"),
+                        format!(
+                            "plugins[{index}].grants.dirs: guest path {guest:?} must be absolute"
+                        ),
                     ));
                 }
                 *host = resolve(&base, host);
             }
-            plugins.push(PluginSpec { config, index, location: format!("{}:{line}", file.display()) });
+            plugins.push(PluginSpec {
+                config,
+                index,
+                location: format!("{}:{line}", file.display()),
+            });
         }
-        Ok(LoadedConfig { file: file.into(), pipeline, plugins })
+        Ok(LoadedConfig {
+            file: file.into(),
+            pipeline,
+            plugins,
+        })
     }
 }
 
@@ -250,7 +285,11 @@ pub fn resolve(base: &Path, path: &Path) -> PathBuf {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -300,26 +339,43 @@ path = "/abs/b.wasm"
     fn an_unknown_key_names_file_line_and_key() {
         let text = GOOD.replace("memory_mib = 32", "memory_mb = 32");
         let err = load(&text).unwrap_err().to_string();
-        assert!(err.starts_with("conf/pipe.toml: TOML parse error at line 14"), "{err}");
+        assert!(
+            err.starts_with("conf/pipe.toml: TOML parse error at line 14"),
+            "{err}"
+        );
         assert!(err.contains("unknown field `memory_mb`"), "{err}");
     }
 
     #[test]
     fn a_wrong_type_names_the_line() {
-        let err = load(&GOOD.replace("memory_mib = 32", "memory_mib = \"lots\"")).unwrap_err().to_string();
+        let err = load(&GOOD.replace("memory_mib = 32", "memory_mib = \"lots\""))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 14"), "{err}");
         assert!(err.contains("invalid type"), "{err}");
     }
 
     #[test]
     fn duplicate_plugin_names_are_refused() {
-        let err = load(&GOOD.replace("name = \"second\"", "name = \"first\"")).unwrap_err().to_string();
-        assert_eq!(err, "conf/pipe.toml:20: plugins[1].name: `first` is already the name of plugins[0]");
+        let err = load(&GOOD.replace("name = \"second\"", "name = \"first\""))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "conf/pipe.toml:20: plugins[1].name: `first` is already the name of plugins[0]"
+        );
     }
 
     #[test]
     fn missing_env_var_is_reported_with_file_and_line() {
-        let err = load(&GOOD.replace("\"/healthz\"", "\"${HEALTH_PATH}\"")).unwrap_err().to_string();
-        assert!(err.starts_with("conf/pipe.toml: line 16, column 10: environment variable `HEALTH_PATH`"), "{err}");
+        let err = load(&GOOD.replace("\"/healthz\"", "\"${HEALTH_PATH}\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "conf/pipe.toml: line 16, column 10: environment variable `HEALTH_PATH`"
+            ),
+            "{err}"
+        );
     }
 }

@@ -34,11 +34,16 @@ pub struct TraceEntry {
 
 impl Chain {
     /// Starts an instance of every plugin; fails on the first that will not start.
-    pub fn start(plugins: &[Arc<LoadedPlugin>]) -> Result<Self, (Arc<LoadedPlugin>, PluginFailure)> {
+    pub fn start(
+        plugins: &[Arc<LoadedPlugin>],
+    ) -> Result<Self, (Arc<LoadedPlugin>, PluginFailure)> {
         let mut stages = Vec::with_capacity(plugins.len());
         for p in plugins {
             let instance = PluginInstance::start(p).map_err(|f| (p.clone(), f))?;
-            stages.push(StageRunner { plugin: p.clone(), instance: Some(instance) });
+            stages.push(StageRunner {
+                plugin: p.clone(),
+                instance: Some(instance),
+            });
         }
         Ok(Chain { stages })
     }
@@ -50,7 +55,12 @@ impl Chain {
 
     /// Runs a batch through every plugin in order. Events that end up dropped leave
     /// `events`; events that fail move to `dead`. With `trace`, records every decision.
-    pub fn run(&mut self, events: &mut Vec<Event>, dead: &mut Vec<DeadLetter>, mut trace: Option<&mut Vec<TraceEntry>>) {
+    pub fn run(
+        &mut self,
+        events: &mut Vec<Event>,
+        dead: &mut Vec<DeadLetter>,
+        mut trace: Option<&mut Vec<TraceEntry>>,
+    ) {
         for stage in &mut self.stages {
             if events.is_empty() {
                 break;
@@ -61,7 +71,12 @@ impl Chain {
 }
 
 impl StageRunner {
-    fn run(&mut self, events: &mut Vec<Event>, dead: &mut Vec<DeadLetter>, trace: Option<&mut Vec<TraceEntry>>) {
+    fn run(
+        &mut self,
+        events: &mut Vec<Event>,
+        dead: &mut Vec<DeadLetter>,
+        trace: Option<&mut Vec<TraceEntry>>,
+    ) {
         let started = Instant::now();
         let stats = self.plugin.stats.clone();
         PluginStats::add(&stats.events_in, events.len() as u64);
@@ -85,10 +100,13 @@ impl StageRunner {
         let Some(instance) = self.instance.as_mut() else {
             return Err(PluginFailure::Start("no instance".into()));
         };
-        let result = instance.process(events).and_then(|reply| match validate(&reply, events.len()) {
-            Ok(()) => Ok(reply),
-            Err(e) => Err(PluginFailure::BadReply(e.to_string())),
-        });
+        let result =
+            instance
+                .process(events)
+                .and_then(|reply| match validate(&reply, events.len()) {
+                    Ok(()) => Ok(reply),
+                    Err(e) => Err(PluginFailure::BadReply(e.to_string())),
+                });
         if matches!(&result, Err(f) if !matches!(f, PluginFailure::Error(_))) {
             // A trapped store cannot be trusted again; a bad reply means a broken guest.
             self.instance = None;
@@ -96,10 +114,21 @@ impl StageRunner {
         result
     }
 
-    fn fail_batch(&self, failure: PluginFailure, events: &mut Vec<Event>, dead: &mut Vec<DeadLetter>, trace: Option<&mut Vec<TraceEntry>>) {
+    fn fail_batch(
+        &self,
+        failure: PluginFailure,
+        events: &mut Vec<Event>,
+        dead: &mut Vec<DeadLetter>,
+        trace: Option<&mut Vec<TraceEntry>>,
+    ) {
         let name = &self.plugin.name;
         let policy = self.plugin.spec.config.on_error;
-        tracing::warn!(plugin = &**name, events = events.len(), policy = policy.as_str(), "plugin {failure}");
+        tracing::warn!(
+            plugin = &**name,
+            events = events.len(),
+            policy = policy.as_str(),
+            "plugin {failure}"
+        );
         if let Some(trace) = trace {
             for e in events.iter() {
                 trace.push(TraceEntry {
@@ -145,7 +174,11 @@ fn apply_reply(
     let (mut kept, mut routed, mut dropped, mut failed) = (0u64, 0u64, 0u64, 0u64);
     events.retain_mut(|event| {
         // `validate` has checked there is one well-formed decision per event.
-        let outcome = reader.next_event(&mut edits).ok().flatten().unwrap_or(Outcome::Keep);
+        let outcome = reader
+            .next_event(&mut edits)
+            .ok()
+            .flatten()
+            .unwrap_or(Outcome::Keep);
         if let Some(trace) = trace.as_deref_mut() {
             trace.push(TraceEntry {
                 position: event.origin.position,

@@ -41,27 +41,49 @@ pub enum CompileError {
 }
 
 /// Compiles `path`, or loads it from `cache_dir` when compiled before.
-pub fn compile(engine: &Engine, path: &Path, cache_dir: Option<&Path>) -> Result<Compiled, CompileError> {
-    let bytes = std::fs::read(path).map_err(|source| CompileError::Read { path: path.into(), source })?;
+pub fn compile(
+    engine: &Engine,
+    path: &Path,
+    cache_dir: Option<&Path>,
+) -> Result<Compiled, CompileError> {
+    let bytes = std::fs::read(path).map_err(|source| CompileError::Read {
+        path: path.into(),
+        source,
+    })?;
     let sha256 = hex(&Sha256::digest(&bytes));
-    let cache_file = cache_dir.map(|dir| dir.join(format!("{}-{:016x}.cwasm", sha256, engine_hash(engine))));
+    let cache_file =
+        cache_dir.map(|dir| dir.join(format!("{}-{:016x}.cwasm", sha256, engine_hash(engine))));
     if let Some(file) = cache_file.as_deref().filter(|f| f.exists()) {
         // SAFETY: the cache directory holds only artefacts this function serialised with an
         // engine of the same compatibility hash; a corrupt file fails to deserialise and is
         // recompiled below. Operators must not let untrusted users write to it.
         match unsafe { Component::deserialize_file(engine, file) } {
-            Ok(component) => return Ok(Compiled { component, sha256, cached: true }),
-            Err(e) => tracing::warn!(file = %file.display(), error = %e, "ignoring unusable compile cache entry"),
+            Ok(component) => {
+                return Ok(Compiled {
+                    component,
+                    sha256,
+                    cached: true,
+                })
+            }
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "ignoring unusable compile cache entry")
+            }
         }
     }
-    let component = Component::new(engine, &bytes)
-        .map_err(|e| CompileError::Invalid { path: path.into(), reason: format!("{e:#}") })?;
+    let component = Component::new(engine, &bytes).map_err(|e| CompileError::Invalid {
+        path: path.into(),
+        reason: format!("{e:#}"),
+    })?;
     if let Some(file) = cache_file {
         if let Err(e) = store(&component, &file) {
             tracing::warn!(file = %file.display(), error = %e, "could not write compile cache");
         }
     }
-    Ok(Compiled { component, sha256, cached: false })
+    Ok(Compiled {
+        component,
+        sha256,
+        cached: false,
+    })
 }
 
 fn store(component: &Component, file: &Path) -> anyhow::Result<()> {

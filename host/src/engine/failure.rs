@@ -53,15 +53,29 @@ pub fn classify(
         return PluginFailure::Memory(memory_mib);
     }
     match err.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => {
-            PluginFailure::Deadline { limit_ms: deadline_ms, after_ms: elapsed.as_millis() as u64 }
-        }
-        Some(trap) => PluginFailure::Trap { trap: trap.to_string(), last_error },
-        None => PluginFailure::Trap { trap: root_message(err), last_error },
+        Some(Trap::Interrupt) => PluginFailure::Deadline {
+            limit_ms: deadline_ms,
+            after_ms: elapsed.as_millis() as u64,
+        },
+        Some(trap) => PluginFailure::Trap {
+            trap: trap.to_string(),
+            last_error,
+        },
+        None => PluginFailure::Trap {
+            trap: root_message(err),
+            last_error,
+        },
     }
 }
 
 /// The innermost message of an error chain, on one line.
 fn root_message(err: &wasmtime::Error) -> String {
-    err.chain().last().map(|e| e.to_string()).unwrap_or_default().lines().next().unwrap_or_default().to_owned()
+    err.chain()
+        .last()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }

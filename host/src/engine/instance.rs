@@ -28,7 +28,8 @@ impl PluginInstance {
     /// Instantiates the plugin and runs its `init` under the init deadline.
     pub fn start(plugin: &Arc<LoadedPlugin>) -> Result<Self, PluginFailure> {
         let limits = &plugin.spec.config.limits;
-        let wasi = sandbox::wasi_ctx(&plugin.spec.config.grants).map_err(|e| PluginFailure::Start(e.to_string()))?;
+        let wasi = sandbox::wasi_ctx(&plugin.spec.config.grants)
+            .map_err(|e| PluginFailure::Start(e.to_string()))?;
         let state = PluginState::new(
             wasi,
             MemoryCap::new(limits.memory_bytes()),
@@ -43,19 +44,30 @@ impl PluginInstance {
         let fail = |store: &Store<PluginState>, e: wasmtime::Error| {
             let s = store.data();
             let (deadline, elapsed) = (limits.init_deadline_ms, started.elapsed());
-            let failure = classify(&e, deadline, elapsed, limits.memory_mib, s.cap.hit, s.last_error.clone());
+            let failure = classify(
+                &e,
+                deadline,
+                elapsed,
+                limits.memory_mib,
+                s.cap.hit,
+                s.last_error.clone(),
+            );
             PluginFailure::Start(format!("init {failure}"))
         };
         let bindings = match plugin.pre.instantiate(&mut store) {
             Ok(b) => b,
             Err(e) => return Err(fail(&store, e)),
         };
-        let manifest = match bindings.weir_filter_filter().call_init(&mut store, &plugin.init_json) {
+        let manifest = match bindings
+            .weir_filter_filter()
+            .call_init(&mut store, &plugin.init_json)
+        {
             Ok(Ok(m)) => m,
             Ok(Err(message)) => return Err(PluginFailure::Config(message)),
             Err(e) => return Err(fail(&store, e)),
         };
-        let plan = ReadPlan::new(&manifest.reads, &manifest.finds_keys).map_err(|e| PluginFailure::Start(e.to_string()))?;
+        let plan = ReadPlan::new(&manifest.reads, &manifest.finds_keys)
+            .map_err(|e| PluginFailure::Start(e.to_string()))?;
         Ok(PluginInstance {
             batch: BatchWriter::new(plan.slot_count()),
             plan,
@@ -81,13 +93,24 @@ impl PluginInstance {
         self.store.set_epoch_deadline(self.deadline_ticks);
         let limits = &self.plugin.spec.config.limits;
         let started = Instant::now();
-        match self.bindings.weir_filter_filter().call_process(&mut self.store, self.batch.as_bytes()) {
+        match self
+            .bindings
+            .weir_filter_filter()
+            .call_process(&mut self.store, self.batch.as_bytes())
+        {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(message)) => Err(PluginFailure::Error(message)),
             Err(e) => {
                 let s = self.store.data();
                 let elapsed = started.elapsed();
-                Err(classify(&e, limits.deadline_ms, elapsed, limits.memory_mib, s.cap.hit, s.last_error.clone()))
+                Err(classify(
+                    &e,
+                    limits.deadline_ms,
+                    elapsed,
+                    limits.memory_mib,
+                    s.cap.hit,
+                    s.last_error.clone(),
+                ))
             }
         }
     }

@@ -27,7 +27,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_mib: 64, deadline_ms: 100, init_deadline_ms: 5000, log_lines_per_second: 20 }
+        Limits {
+            memory_mib: 64,
+            deadline_ms: 100,
+            init_deadline_ms: 5000,
+            log_lines_per_second: 20,
+        }
     }
 }
 
@@ -68,22 +73,38 @@ pub struct MemoryCap {
 impl MemoryCap {
     /// A limiter allowing `max_bytes` of linear memory.
     pub fn new(max_bytes: usize) -> Self {
-        MemoryCap { max_bytes, hit: false }
+        MemoryCap {
+            max_bytes,
+            hit: false,
+        }
     }
 }
 
 impl wasmtime::ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             self.hit = true;
             // Trap rather than return -1: a Rust guest would abort anyway, and a trap
             // carries a clear reason.
-            wasmtime::bail!("memory cap of {} MiB exceeded", self.max_bytes / (1024 * 1024));
+            wasmtime::bail!(
+                "memory cap of {} MiB exceeded",
+                self.max_bytes / (1024 * 1024)
+            );
         }
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -101,8 +122,18 @@ mod tests {
 
     #[test]
     fn zero_limits_are_refused() {
-        assert!(Limits { memory_mib: 0, ..Limits::default() }.validate().is_err());
-        assert!(Limits { deadline_ms: 0, ..Limits::default() }.validate().is_err());
+        assert!(Limits {
+            memory_mib: 0,
+            ..Limits::default()
+        }
+        .validate()
+        .is_err());
+        assert!(Limits {
+            deadline_ms: 0,
+            ..Limits::default()
+        }
+        .validate()
+        .is_err());
         assert!(Limits::default().validate().is_ok());
     }
 }

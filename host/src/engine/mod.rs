@@ -70,9 +70,15 @@ impl WasmEngine {
         // wasm32-wasip2 guests import wasi:cli and wasi:io even when they do no I/O;
         // the sandbox (see `sandbox.rs`) decides what those imports can reach.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(wasm_error)?;
-        bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(wasm_error)?;
+        bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(wasm_error)?;
         let ticker = Arc::new(EpochTicker::start(engine.clone()));
-        Ok(WasmEngine { engine, linker: Arc::new(linker), cache_dir, _ticker: ticker })
+        Ok(WasmEngine {
+            engine,
+            linker: Arc::new(linker),
+            cache_dir,
+            _ticker: ticker,
+        })
     }
 
     /// The wasmtime engine.

@@ -44,11 +44,19 @@ pub struct LoadError {
 impl WasmEngine {
     /// Compiles (or fetches from cache), checks the contract version, and links a plugin.
     pub fn load(&self, spec: &PluginSpec) -> Result<Arc<LoadedPlugin>, LoadError> {
-        let fail = |reason: String| LoadError { location: spec.location.clone(), name: spec.name().to_owned(), reason };
-        let compiled = compile(&self.engine, spec.wasm_path(), self.cache_dir.as_deref()).map_err(|e| match e {
-            CompileError::Read { path, source } => fail(format!("path: cannot read {}: {source}", path.display())),
-            other => fail(other.to_string()),
-        })?;
+        let fail = |reason: String| LoadError {
+            location: spec.location.clone(),
+            name: spec.name().to_owned(),
+            reason,
+        };
+        let compiled = compile(&self.engine, spec.wasm_path(), self.cache_dir.as_deref()).map_err(
+            |e| match e {
+                CompileError::Read { path, source } => {
+                    fail(format!("path: cannot read {}: {source}", path.display()))
+                }
+                other => fail(other.to_string()),
+            },
+        )?;
         let contract = contract_version(&self.engine, &compiled.component).map_err(fail)?;
         let pre = self
             .linker
@@ -70,7 +78,10 @@ impl WasmEngine {
 }
 
 /// Finds the `weir:filter/filter@X` export and checks X is compatible with the host's.
-fn contract_version(engine: &wasmtime::Engine, component: &wasmtime::component::Component) -> Result<String, String> {
+fn contract_version(
+    engine: &wasmtime::Engine,
+    component: &wasmtime::component::Component,
+) -> Result<String, String> {
     let ty = component.component_type();
     let mut exports = Vec::new();
     for (name, _) in ty.exports(engine) {
@@ -93,7 +104,11 @@ fn contract_version(engine: &wasmtime::Engine, component: &wasmtime::component::
 
 /// Same major version, and while 0.x the same minor version.
 fn compatible(plugin: &str, host: &str) -> bool {
-    let parts = |v: &str| v.split('.').map(|p| p.parse::<u64>().ok()).collect::<Vec<_>>();
+    let parts = |v: &str| {
+        v.split('.')
+            .map(|p| p.parse::<u64>().ok())
+            .collect::<Vec<_>>()
+    };
     let (p, h) = (parts(plugin), parts(host));
     match (p.as_slice(), h.as_slice()) {
         ([Some(pm), Some(pn), ..], [Some(hm), Some(hn), ..]) => pm == hm && (*hm > 0 || pn == hn),

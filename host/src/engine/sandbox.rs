@@ -37,11 +37,12 @@ pub struct GrantError {
 pub fn wasi_ctx(grants: &Grants) -> Result<WasiCtx, GrantError> {
     let mut b = WasiCtxBuilder::new();
     for (guest, host) in &grants.dirs {
-        b.preopened_dir(host, guest, FsPerms::ReadOnly).map_err(|e| GrantError {
-            host: host.display().to_string(),
-            guest: guest.clone(),
-            reason: format!("{e:#}"),
-        })?;
+        b.preopened_dir(host, guest, FsPerms::ReadOnly)
+            .map_err(|e| GrantError {
+                host: host.display().to_string(),
+                guest: guest.clone(),
+                reason: format!("{e:#}"),
+            })?;
     }
     for name in &grants.env {
         if let Ok(value) = std::env::var(name) {

@@ -25,7 +25,13 @@ pub struct PluginState {
 
 impl PluginState {
     /// State for a new instance of the plugin `name`.
-    pub fn new(wasi: WasiCtx, cap: MemoryCap, name: Arc<str>, stats: Arc<PluginStats>, lines_per_second: u32) -> Self {
+    pub fn new(
+        wasi: WasiCtx,
+        cap: MemoryCap,
+        name: Arc<str>,
+        stats: Arc<PluginStats>,
+        lines_per_second: u32,
+    ) -> Self {
         PluginState {
             wasi,
             table: ResourceTable::new(),
@@ -33,7 +39,12 @@ impl PluginState {
             last_error: None,
             name,
             stats,
-            log_limit: LogLimit { per_second: lines_per_second, window: Instant::now(), used: 0, suppressed: 0 },
+            log_limit: LogLimit {
+                per_second: lines_per_second,
+                window: Instant::now(),
+                used: 0,
+                suppressed: 0,
+            },
         }
     }
 
@@ -46,7 +57,10 @@ impl PluginState {
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -82,7 +96,11 @@ impl Host for PluginState {
         } else {
             let plugin = &*self.name;
             if suppressed_before > 0 {
-                tracing::warn!(plugin, suppressed = suppressed_before, "plugin log lines suppressed by the rate limit");
+                tracing::warn!(
+                    plugin,
+                    suppressed = suppressed_before,
+                    "plugin log lines suppressed by the rate limit"
+                );
             }
             match level {
                 Level::Trace => tracing::trace!(plugin, "{message}"),

@@ -20,8 +20,15 @@ pub use stats::{Progress, RunStats, Summary};
 pub use worker::{process_records, WorkerOutput};
 
 /// Loads every plugin of the config, in order; the first failure names its plugin.
-pub fn load_plugins(engine: &WasmEngine, config: &LoadedConfig) -> anyhow::Result<Vec<Arc<LoadedPlugin>>> {
-    config.plugins.iter().map(|spec| engine.load(spec).map_err(anyhow::Error::from)).collect()
+pub fn load_plugins(
+    engine: &WasmEngine,
+    config: &LoadedConfig,
+) -> anyhow::Result<Vec<Arc<LoadedPlugin>>> {
+    config
+        .plugins
+        .iter()
+        .map(|spec| engine.load(spec).map_err(anyhow::Error::from))
+        .collect()
 }
 
 /// Starts one chain (an instance of every plugin); errors name the plugin and its entry.
@@ -32,12 +39,20 @@ pub fn start_chain(plugins: &[Arc<LoadedPlugin>]) -> anyhow::Result<Chain> {
 }
 
 /// Runs the pipeline to the end of its input and returns what happened.
-pub fn run(config: &LoadedConfig, engine: &WasmEngine, stats: &Arc<RunStats>) -> anyhow::Result<Summary> {
+pub fn run(
+    config: &LoadedConfig,
+    engine: &WasmEngine,
+    stats: &Arc<RunStats>,
+) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let plugins = load_plugins(engine, config)?;
     let run = &config.pipeline.pipeline;
-    let workers = run.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let chains = (0..workers).map(|_| start_chain(&plugins)).collect::<anyhow::Result<Vec<_>>>()?;
+    let workers = run
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let chains = (0..workers)
+        .map(|_| start_chain(&plugins))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut source = source::open(&config.pipeline.source)?;
     let mut sink = config.pipeline.sink.open()?;
     let mut dead_out = config.pipeline.dead_letter.open()?;
@@ -56,7 +71,13 @@ pub fn run(config: &LoadedConfig, engine: &WasmEngine, stats: &Arc<RunStats>) ->
             let route_field = route_field.clone();
             scope.spawn(move || {
                 for records in in_rx {
-                    let out = process_records(&mut chain, records, max_bytes, route_field.as_deref(), None);
+                    let out = process_records(
+                        &mut chain,
+                        records,
+                        max_bytes,
+                        route_field.as_deref(),
+                        None,
+                    );
                     if out_tx.send(out).is_err() {
                         break;
                     }
@@ -77,9 +98,13 @@ pub fn run(config: &LoadedConfig, engine: &WasmEngine, stats: &Arc<RunStats>) ->
             Ok(())
         });
         for turn in 0.. {
-            let Ok(out) = outputs[turn % outputs.len()].recv() else { break };
+            let Ok(out) = outputs[turn % outputs.len()].recv() else {
+                break;
+            };
             sink.write_all(&out.events).context("sink: write failed")?;
-            dead_out.write_all(&out.dead).context("dead_letter: write failed")?;
+            dead_out
+                .write_all(&out.dead)
+                .context("dead_letter: write failed")?;
             stats.record(&out);
         }
         sink.flush().context("sink: flush failed")?;

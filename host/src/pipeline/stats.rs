@@ -73,7 +73,13 @@ impl Summary {
                 let g = PluginStats::get;
                 PluginSummary {
                     name: p.name.to_string(),
-                    counts: [g(&s.events_in), g(&s.kept), g(&s.routed), g(&s.dropped), g(&s.failed)],
+                    counts: [
+                        g(&s.events_in),
+                        g(&s.kept),
+                        g(&s.routed),
+                        g(&s.dropped),
+                        g(&s.failed),
+                    ],
                     batch_failures: g(&s.batch_failures),
                     restarts: g(&s.restarts),
                     time: Duration::from_nanos(g(&s.nanos)),
@@ -111,12 +117,25 @@ impl Summary {
         if self.plugins.is_empty() {
             return Ok(());
         }
-        writeln!(out, "  {:<20} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}", "plugin", "in", "kept", "routed", "dropped", "failed", "time")?;
+        writeln!(
+            out,
+            "  {:<20} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}",
+            "plugin", "in", "kept", "routed", "dropped", "failed", "time"
+        )?;
         for p in &self.plugins {
             let [i, k, r, d, f] = p.counts;
-            writeln!(out, "  {:<20} {i:>9} {k:>9} {r:>9} {d:>9} {f:>9} {:>8.1}ms", p.name, p.time.as_secs_f64() * 1e3)?;
+            writeln!(
+                out,
+                "  {:<20} {i:>9} {k:>9} {r:>9} {d:>9} {f:>9} {:>8.1}ms",
+                p.name,
+                p.time.as_secs_f64() * 1e3
+            )?;
             if p.batch_failures > 0 {
-                writeln!(out, "  {:<20} {} failed batches, {} restarts", "", p.batch_failures, p.restarts)?;
+                writeln!(
+                    out,
+                    "  {:<20} {} failed batches, {} restarts",
+                    "", p.batch_failures, p.restarts
+                )?;
             }
             for (name, v) in &p.custom {
                 writeln!(out, "  {:<20} {name} = {v}", "")?;
@@ -151,7 +170,10 @@ impl Progress {
             }
             eprint!("\r\x1b[2K");
         });
-        Progress { stop, thread: Some(thread) }
+        Progress {
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 

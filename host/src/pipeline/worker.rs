@@ -28,7 +28,10 @@ pub fn process_records(
     route_field: Option<&str>,
     trace: Option<&mut Vec<TraceEntry>>,
 ) -> WorkerOutput {
-    let mut out = WorkerOutput { received: records.len() as u64, ..WorkerOutput::default() };
+    let mut out = WorkerOutput {
+        received: records.len() as u64,
+        ..WorkerOutput::default()
+    };
     let mut events = Vec::with_capacity(records.len());
     let mut dead = Vec::new();
     for record in records {

@@ -53,7 +53,9 @@ impl SinkConfig {
     /// The route field, if configured.
     pub fn route_field(&self) -> Option<&str> {
         match self {
-            SinkConfig::File { route_field, .. } | SinkConfig::Stdout { route_field } => route_field.as_deref(),
+            SinkConfig::File { route_field, .. } | SinkConfig::Stdout { route_field } => {
+                route_field.as_deref()
+            }
         }
     }
 
@@ -61,7 +63,10 @@ impl SinkConfig {
     pub fn open(&self) -> anyhow::Result<Box<dyn Write + Send>> {
         match self {
             SinkConfig::File { path, .. } => create(path, "sink"),
-            SinkConfig::Stdout { .. } => Ok(Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout()))),
+            SinkConfig::Stdout { .. } => Ok(Box::new(std::io::BufWriter::with_capacity(
+                1 << 16,
+                std::io::stdout(),
+            ))),
         }
     }
 }
@@ -84,15 +89,19 @@ impl DeadLetterConfig {
 
 fn create(path: &Path, section: &str) -> anyhow::Result<Box<dyn Write + Send>> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{section}: cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("{section}: cannot create {}: {e}", dir.display()))?;
     }
-    let file = std::fs::File::create(path).map_err(|e| anyhow::anyhow!("{section}: cannot create {}: {e}", path.display()))?;
+    let file = std::fs::File::create(path)
+        .map_err(|e| anyhow::anyhow!("{section}: cannot create {}: {e}", path.display()))?;
     Ok(Box::new(std::io::BufWriter::with_capacity(1 << 20, file)))
 }
 
 /// Serialises a processed event as one NDJSON line, with its route if configured.
 pub fn encode(event: &mut Event, route_field: Option<&str>, out: &mut Vec<u8>) {
-    if let (Some(field), Some(route), serde_json::Value::Object(map)) = (route_field, event.route.take(), &mut event.body) {
+    if let (Some(field), Some(route), serde_json::Value::Object(map)) =
+        (route_field, event.route.take(), &mut event.body)
+    {
         map.insert(field.to_owned(), serde_json::Value::String(route));
     }
     // A `Value` always serialises into a Vec.

@@ -17,7 +17,12 @@ pub struct LineSource<R> {
 impl<R: BufRead + Send> LineSource<R> {
     /// Reads from `reader`, naming the input `name` in origins.
     pub fn new(reader: R, name: &str) -> Self {
-        LineSource { reader, name: name.into(), line: 0, buf: Vec::with_capacity(1024) }
+        LineSource {
+            reader,
+            name: name.into(),
+            line: 0,
+            buf: Vec::with_capacity(1024),
+        }
     }
 }
 
@@ -36,12 +41,19 @@ impl<R: BufRead + Send> Source for LineSource<R> {
             if self.buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let origin = Origin { source: self.name.clone(), position: self.line };
+            let origin = Origin {
+                source: self.name.clone(),
+                position: self.line,
+            };
             let (text, bad_utf8) = match String::from_utf8(std::mem::take(&mut self.buf)) {
                 Ok(s) => (s, false),
                 Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), true),
             };
-            out.push(Record { text, bad_utf8, origin });
+            out.push(Record {
+                text,
+                bad_utf8,
+                origin,
+            });
         }
         Ok(true)
     }
@@ -58,7 +70,10 @@ mod tests {
         let mut out = Vec::new();
         assert!(src.read_chunk(2, &mut out).unwrap());
         assert!(!src.read_chunk(10, &mut out).unwrap());
-        let got: Vec<_> = out.iter().map(|r| (r.origin.position, r.bad_utf8)).collect();
+        let got: Vec<_> = out
+            .iter()
+            .map(|r| (r.origin.position, r.bad_utf8))
+            .collect();
         assert_eq!(got, [(1, false), (4, true), (5, false)]);
         assert_eq!(out[0].text, "{\"a\":1}");
     }

@@ -55,8 +55,14 @@ pub fn open(config: &SourceConfig) -> anyhow::Result<Box<dyn Source>> {
         SourceConfig::File { path } => {
             let file = std::fs::File::open(path)
                 .map_err(|e| anyhow::anyhow!("source: cannot open {}: {e}", path.display()))?;
-            Box::new(LineSource::new(std::io::BufReader::with_capacity(1 << 20, file), &path.display().to_string()))
+            Box::new(LineSource::new(
+                std::io::BufReader::with_capacity(1 << 20, file),
+                &path.display().to_string(),
+            ))
         }
-        SourceConfig::Stdin => Box::new(LineSource::new(std::io::BufReader::new(std::io::stdin()), "stdin")),
+        SourceConfig::Stdin => Box::new(LineSource::new(
+            std::io::BufReader::new(std::io::stdin()),
+            "stdin",
+        )),
     })
 }

@@ -46,9 +46,12 @@ pub fn plugin(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into();
     }
     if !block.generics.params.is_empty() {
-        return syn::Error::new(block.generics.span(), "a Weir plugin type cannot be generic")
-            .to_compile_error()
-            .into();
+        return syn::Error::new(
+            block.generics.span(),
+            "a Weir plugin type cannot be generic",
+        )
+        .to_compile_error()
+        .into();
     }
     let ty = &block.self_ty;
     quote! {

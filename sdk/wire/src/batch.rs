@@ -18,7 +18,12 @@ const HEADER: usize = 9;
 impl BatchWriter {
     /// Starts an empty batch whose events each carry `slots` declared fields.
     pub fn new(slots: usize) -> Self {
-        let mut w = BatchWriter { buf: Vec::with_capacity(4096), events: 0, slots: slots as u32, found_at: None };
+        let mut w = BatchWriter {
+            buf: Vec::with_capacity(4096),
+            events: 0,
+            slots: slots as u32,
+            found_at: None,
+        };
         w.clear();
         w
     }
@@ -112,12 +117,20 @@ impl<'a> BatchReader<'a> {
         let mut cur = Cursor::new(buf);
         let version = cur.u8("layout version")?;
         if version != LAYOUT_VERSION {
-            return Err(WireError::LayoutVersion { found: version, expected: LAYOUT_VERSION });
+            return Err(WireError::LayoutVersion {
+                found: version,
+                expected: LAYOUT_VERSION,
+            });
         }
         let events = cur.u32("event count")?;
         let slots = cur.u32("slot count")?;
         debug_assert_eq!(cur.pos(), HEADER);
-        Ok(BatchReader { cur, remaining: events, events, slots })
+        Ok(BatchReader {
+            cur,
+            remaining: events,
+            events,
+            slots,
+        })
     }
 
     /// Number of events in the batch.
@@ -175,7 +188,10 @@ mod tests {
         assert_eq!(ev.slots, [Some(Value::Str("ERROR")), None]);
         assert_eq!(ev.found, [("context.password", Value::Str("hunter2"))]);
         assert!(r.next_event(&mut ev).unwrap());
-        assert_eq!(ev.slots, [Some(Value::Int(7)), Some(Value::Json(r#"{"a":1}"#))]);
+        assert_eq!(
+            ev.slots,
+            [Some(Value::Int(7)), Some(Value::Json(r#"{"a":1}"#))]
+        );
         assert!(ev.found.is_empty());
         assert!(!r.next_event(&mut ev).unwrap());
     }
@@ -186,6 +202,9 @@ mod tests {
         w.end_event();
         let mut bytes = w.as_bytes().to_vec();
         bytes[0] = 99;
-        assert!(matches!(BatchReader::new(&bytes), Err(WireError::LayoutVersion { found: 99, .. })));
+        assert!(matches!(
+            BatchReader::new(&bytes),
+            Err(WireError::LayoutVersion { found: 99, .. })
+        ));
     }
 }

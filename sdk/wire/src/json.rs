@@ -16,7 +16,9 @@ pub struct ReadPlan {
 
 /// A manifest entry that is not a usable field path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid field path {path:?} in the plugin's manifest (empty segment or trailing backslash)")]
+#[error(
+    "invalid field path {path:?} in the plugin's manifest (empty segment or trailing backslash)"
+)]
 pub struct PlanError {
     /// The offending path.
     pub path: String,
@@ -29,7 +31,10 @@ impl ReadPlan {
             .iter()
             .map(|r| Path::parse(r).ok_or_else(|| PlanError { path: r.clone() }))
             .collect::<Result<_, _>>()?;
-        Ok(ReadPlan { reads, find_keys: find_keys.to_vec() })
+        Ok(ReadPlan {
+            reads,
+            find_keys: find_keys.to_vec(),
+        })
     }
 
     /// Number of declared fields per event.
@@ -52,7 +57,7 @@ impl ReadPlan {
         }
         batch.begin_found();
         if !self.find_keys.is_empty() {
-            find_keys(event, &self.find_keys, &mut String::new(), batch);
+            find_keys(event, &self.find_keys, &mut Vec::new(), batch);
         }
         batch.end_event();
     }
@@ -94,31 +99,47 @@ fn write_value(batch: &mut BatchWriter, v: &Json) {
     }
 }
 
+/// One step from the root to the node being visited.
+enum Step<'v> {
+    Key(&'v str),
+    Index(usize),
+}
+
 /// Walks the event, appending every key named in `keys` (case-insensitive) with its path.
-/// `path` is one growing buffer: a segment is pushed before descending and cut after.
-fn find_keys(node: &Json, keys: &[String], path: &mut String, batch: &mut BatchWriter) {
-    let mut visit = |key: &str, child: &Json, path: &mut String, matched: bool| {
-        let len = path.len();
-        push_segment(path, key);
-        if matched {
-            batch.found_path(path);
-            write_value(batch, child);
-        } else if child.is_object() || child.is_array() {
-            find_keys(child, keys, path, batch);
-        }
-        path.truncate(len);
-    };
+/// The path text is built only for matches; the walk itself allocates nothing.
+fn find_keys<'v>(
+    node: &'v Json,
+    keys: &[String],
+    stack: &mut Vec<Step<'v>>,
+    batch: &mut BatchWriter,
+) {
     match node {
         Json::Object(map) => {
             for (k, v) in map {
-                let matched = keys.iter().any(|want| want.eq_ignore_ascii_case(k));
-                visit(k, v, path, matched);
+                if keys.iter().any(|want| want.eq_ignore_ascii_case(k)) {
+                    let mut path = String::new();
+                    for step in stack.iter() {
+                        match step {
+                            Step::Key(key) => push_segment(&mut path, key),
+                            Step::Index(i) => push_segment(&mut path, &i.to_string()),
+                        }
+                    }
+                    push_segment(&mut path, k);
+                    batch.found_path(&path);
+                    write_value(batch, v);
+                } else if v.is_object() || v.is_array() {
+                    stack.push(Step::Key(k));
+                    find_keys(v, keys, stack, batch);
+                    stack.pop();
+                }
             }
         }
         Json::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 if item.is_object() || item.is_array() {
-                    visit(&i.to_string(), item, path, false);
+                    stack.push(Step::Index(i));
+                    find_keys(item, keys, stack, batch);
+                    stack.pop();
                 }
             }
         }
@@ -216,14 +237,10 @@ pub fn settle(event: &mut Json, edits: &[Edit<'_>], outcome: Outcome<'_>) -> Fat
 pub fn apply(event: &mut Json, edit: &Edit<'_>) -> Result<(), ApplyError> {
     match *edit {
         Edit::Set(path, value) => {
-            let parsed = Path::parse(path).ok_or_else(|| ApplyError::BadPath(path.to_owned()))?;
-            set(event, &parsed, to_json(path, value)?)
+            let value = to_json(path, value)?;
+            with_segments(path, |segments| set(event, path, segments, value))?
         }
-        Edit::Remove(path) => {
-            let parsed = Path::parse(path).ok_or_else(|| ApplyError::BadPath(path.to_owned()))?;
-            remove(event, &parsed);
-            Ok(())
-        }
+        Edit::Remove(path) => with_segments(path, |segments| remove(event, segments)),
         Edit::Tag(tag) => add_tag(event, tag),
     }
 }
@@ -237,10 +254,14 @@ pub fn to_json(path: &str, value: Value<'_>) -> Result<Json, ApplyError> {
         Value::Uint(u) => Json::from(u),
         Value::Float(f) => serde_json::Number::from_f64(f)
             .map(Json::Number)
-            .ok_or_else(|| ApplyError::NotFinite { path: path.to_owned() })?,
+            .ok_or_else(|| ApplyError::NotFinite {
+                path: path.to_owned(),
+            })?,
         Value::Str(s) => Json::String(s.to_owned()),
-        Value::Json(text) => serde_json::from_str(text)
-            .map_err(|e| ApplyError::BadJson { path: path.to_owned(), error: e.to_string() })?,
+        Value::Json(text) => serde_json::from_str(text).map_err(|e| ApplyError::BadJson {
+            path: path.to_owned(),
+            error: e.to_string(),
+        })?,
     })
 }
 
@@ -255,8 +276,31 @@ fn kind(v: &Json) -> &'static str {
     }
 }
 
-fn set(event: &mut Json, path: &Path, value: Json) -> Result<(), ApplyError> {
-    let segments = path.segments();
+/// Calls `f` with the path's segments, borrowed from `path` unless it uses escapes.
+fn with_segments<R>(path: &str, f: impl FnOnce(&[&str]) -> R) -> Result<R, ApplyError> {
+    let bad = || ApplyError::BadPath(path.to_owned());
+    if path.contains('\\') {
+        let parsed = Path::parse(path).ok_or_else(bad)?;
+        let segments: Vec<&str> = parsed.segments().iter().map(|s| s.key.as_str()).collect();
+        return Ok(f(&segments));
+    }
+    let segments: Vec<&str> = path.split('.').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err(bad());
+    }
+    Ok(f(&segments))
+}
+
+/// A segment's array index, when it is all digits.
+fn index_of(segment: &str) -> Option<usize> {
+    segment
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| segment.parse().ok())
+        .flatten()
+}
+
+fn set(event: &mut Json, path: &str, segments: &[&str], value: Json) -> Result<(), ApplyError> {
     let mut cur = event;
     let mut value = Some(value);
     for (depth, seg) in segments.iter().enumerate() {
@@ -264,25 +308,48 @@ fn set(event: &mut Json, path: &Path, value: Json) -> Result<(), ApplyError> {
         if cur.is_null() {
             *cur = Json::Object(Map::new());
         }
-        let blocked = match (&*cur, seg.index) {
+        let index = index_of(seg);
+        let blocked = match (&*cur, index) {
             (Json::Object(_), _) | (Json::Array(_), Some(_)) => None,
             (other, _) => Some(kind(other)),
         };
         if let Some(kind) = blocked {
-            let blocker = segments[..depth].iter().map(|s| s.key.as_str()).collect::<Vec<_>>().join(".");
-            return Err(ApplyError::NotAContainer { path: path.to_string(), blocker, kind });
+            let blocker = segments[..depth].join(".");
+            return Err(ApplyError::NotAContainer {
+                path: path.to_owned(),
+                blocker,
+                kind,
+            });
         }
         cur = match cur {
             Json::Object(map) if last => {
-                map.insert(seg.key.clone(), value.take().unwrap_or_default());
+                let value = value.take().unwrap_or_default();
+                match map.get_mut(*seg) {
+                    Some(slot) => *slot = value,
+                    None => {
+                        map.insert((*seg).to_owned(), value);
+                    }
+                }
                 return Ok(());
             }
-            Json::Object(map) => map.entry(seg.key.clone()).or_insert(Json::Null),
+            Json::Object(map) => {
+                if !map.contains_key(*seg) {
+                    map.insert((*seg).to_owned(), Json::Null);
+                }
+                match map.get_mut(*seg) {
+                    Some(next) => next,
+                    None => return Ok(()),
+                }
+            }
             Json::Array(items) => {
-                let index = seg.index.unwrap_or_default();
+                let index = index.unwrap_or_default();
                 let len = items.len();
                 if index > len || (index == len && !last) {
-                    return Err(ApplyError::IndexOutOfRange { path: path.to_string(), index, len });
+                    return Err(ApplyError::IndexOutOfRange {
+                        path: path.to_owned(),
+                        index,
+                        len,
+                    });
                 }
                 if last {
                     let value = value.take().unwrap_or_default();
@@ -301,16 +368,18 @@ fn set(event: &mut Json, path: &Path, value: Json) -> Result<(), ApplyError> {
     Ok(())
 }
 
-fn remove(event: &mut Json, path: &Path) {
-    let Some((last, parents)) = path.segments().split_last() else { return };
+fn remove(event: &mut Json, segments: &[&str]) {
+    let Some((last, parents)) = segments.split_last() else {
+        return;
+    };
     let mut cur = event;
     for seg in parents {
         cur = match cur {
-            Json::Object(map) => match map.get_mut(&seg.key) {
+            Json::Object(map) => match map.get_mut(*seg) {
                 Some(v) => v,
                 None => return,
             },
-            Json::Array(items) => match seg.index.and_then(|i| items.get_mut(i)) {
+            Json::Array(items) => match index_of(seg).and_then(|i| items.get_mut(i)) {
                 Some(v) => v,
                 None => return,
             },
@@ -319,10 +388,10 @@ fn remove(event: &mut Json, path: &Path) {
     }
     match cur {
         Json::Object(map) => {
-            map.shift_remove(&last.key);
+            map.shift_remove(*last);
         }
         Json::Array(items) => {
-            if let Some(i) = last.index.filter(|i| *i < items.len()) {
+            if let Some(i) = index_of(last).filter(|i| *i < items.len()) {
                 items.remove(i);
             }
         }
@@ -332,9 +401,14 @@ fn remove(event: &mut Json, path: &Path) {
 
 fn add_tag(event: &mut Json, tag: &str) -> Result<(), ApplyError> {
     let Json::Object(map) = event else {
-        return Err(ApplyError::TagsNotAList { tag: tag.to_owned(), kind: kind(event) });
+        return Err(ApplyError::TagsNotAList {
+            tag: tag.to_owned(),
+            kind: kind(event),
+        });
     };
-    let tags = map.entry(TAGS_FIELD).or_insert_with(|| Json::Array(Vec::new()));
+    let tags = map
+        .entry(TAGS_FIELD)
+        .or_insert_with(|| Json::Array(Vec::new()));
     if let Json::String(one) = tags {
         *tags = Json::Array(vec![Json::String(std::mem::take(one))]);
     }
@@ -345,7 +419,10 @@ fn add_tag(event: &mut Json, tag: &str) -> Result<(), ApplyError> {
             }
             Ok(())
         }
-        other => Err(ApplyError::TagsNotAList { tag: tag.to_owned(), kind: kind(other) }),
+        other => Err(ApplyError::TagsNotAList {
+            tag: tag.to_owned(),
+            kind: kind(other),
+        }),
     }
 }
 
@@ -367,7 +444,16 @@ mod tests {
             "context": {"client_ip": "8.8.8.8", "Password": "p", "items": [{"token": "t"}]},
             "exception": {"type": "ValueError"}
         });
-        let plan = plan(&["level", "context.client_ip", "missing", "exception", "status_code"], &["password", "token"]);
+        let plan = plan(
+            &[
+                "level",
+                "context.client_ip",
+                "missing",
+                "exception",
+                "status_code",
+            ],
+            &["password", "token"],
+        );
         let mut w = BatchWriter::new(plan.slot_count());
         plan.write_event(&mut w, &event);
         let mut r = BatchReader::new(w.as_bytes()).unwrap();
@@ -380,17 +466,27 @@ mod tests {
         assert_eq!(ev.slots[4], Some(Value::Int(200)));
         assert_eq!(
             ev.found,
-            [("context.Password", Value::Str("p")), ("context.items.0.token", Value::Str("t"))]
+            [
+                ("context.Password", Value::Str("p")),
+                ("context.items.0.token", Value::Str("t"))
+            ]
         );
     }
 
     #[test]
     fn set_creates_parents_and_remove_keeps_key_order() {
         let mut event = json!({"a": 1, "b": 2, "c": 3});
-        apply(&mut event, &Edit::Set("geo.location.lat", Value::Float(45.5))).unwrap();
+        apply(
+            &mut event,
+            &Edit::Set("geo.location.lat", Value::Float(45.5)),
+        )
+        .unwrap();
         apply(&mut event, &Edit::Remove("b")).unwrap();
         apply(&mut event, &Edit::Remove("no.such.path")).unwrap();
-        assert_eq!(event, json!({"a": 1, "c": 3, "geo": {"location": {"lat": 45.5}}}));
+        assert_eq!(
+            event,
+            json!({"a": 1, "c": 3, "geo": {"location": {"lat": 45.5}}})
+        );
         let keys: Vec<_> = event.as_object().unwrap().keys().cloned().collect();
         assert_eq!(keys, ["a", "c", "geo"]);
     }
@@ -399,13 +495,20 @@ mod tests {
     fn set_through_a_scalar_names_the_blocker() {
         let mut event = json!({"context": "oops"});
         let err = apply(&mut event, &Edit::Set("context.client_ip", Value::Str("x"))).unwrap_err();
-        assert_eq!(err.to_string(), "cannot set `context.client_ip`: `context` holds a string, not an object");
+        assert_eq!(
+            err.to_string(),
+            "cannot set `context.client_ip`: `context` holds a string, not an object"
+        );
     }
 
     #[test]
     fn json_values_are_parsed_and_bad_json_is_reported() {
         let mut event = json!({});
-        apply(&mut event, &Edit::Set("geo", Value::Json(r#"{"city":"Rome"}"#))).unwrap();
+        apply(
+            &mut event,
+            &Edit::Set("geo", Value::Json(r#"{"city":"Rome"}"#)),
+        )
+        .unwrap();
         assert_eq!(event, json!({"geo": {"city": "Rome"}}));
         let err = apply(&mut event, &Edit::Set("x", Value::Json("{nope"))).unwrap_err();
         assert!(matches!(err, ApplyError::BadJson { .. }), "{err}");
@@ -425,7 +528,11 @@ mod tests {
     #[test]
     fn array_elements_are_addressed_by_index() {
         let mut event = json!({"users": [{"email": "a"}, {"email": "b"}]});
-        apply(&mut event, &Edit::Set("users.1.email", Value::Str("masked"))).unwrap();
+        apply(
+            &mut event,
+            &Edit::Set("users.1.email", Value::Str("masked")),
+        )
+        .unwrap();
         apply(&mut event, &Edit::Remove("users.0")).unwrap();
         assert_eq!(event, json!({"users": [{"email": "masked"}]}));
         assert!(apply(&mut event, &Edit::Set("users.5.email", Value::Null)).is_err());

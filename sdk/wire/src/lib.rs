@@ -21,11 +21,11 @@
 //! Integers are little-endian; a string is a u32 byte length and UTF-8 bytes; a value is
 //! one tag byte followed by its payload (see [`Value`]).
 
+mod batch;
 mod cursor;
 mod error;
 mod path;
 mod reply;
-mod batch;
 mod value;
 
 #[cfg(feature = "json")]

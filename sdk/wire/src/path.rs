@@ -33,7 +33,10 @@ impl Path {
             }
         }
         segments.push(Segment::new(key)?);
-        Some(Path { text: text.to_owned(), segments })
+        Some(Path {
+            text: text.to_owned(),
+            segments,
+        })
     }
 
     /// The segments, outermost first.
@@ -52,7 +55,11 @@ impl Segment {
         if key.is_empty() {
             return None;
         }
-        let index = if key.bytes().all(|b| b.is_ascii_digit()) { key.parse().ok() } else { None };
+        let index = if key.bytes().all(|b| b.is_ascii_digit()) {
+            key.parse().ok()
+        } else {
+            None
+        };
         Some(Segment { key, index })
     }
 }
@@ -89,7 +96,12 @@ mod tests {
     use super::*;
 
     fn keys(p: &str) -> Vec<String> {
-        Path::parse(p).unwrap().segments().iter().map(|s| s.key.clone()).collect()
+        Path::parse(p)
+            .unwrap()
+            .segments()
+            .iter()
+            .map(|s| s.key.clone())
+            .collect()
     }
 
     #[test]

@@ -45,7 +45,9 @@ pub struct ReplyWriter {
 impl ReplyWriter {
     /// An empty reply with room for about `events` decisions.
     pub fn with_capacity(events: usize) -> Self {
-        ReplyWriter { buf: Vec::with_capacity(events * 2 + 64) }
+        ReplyWriter {
+            buf: Vec::with_capacity(events * 2 + 64),
+        }
     }
 
     /// Byte offset where the current event's edits start; see [`edits_since`](Self::edits_since).
@@ -121,7 +123,13 @@ fn read_op<'a>(cur: &mut Cursor<'a>) -> Result<Option<Op<'a>>, WireError> {
         DROP => Op::Outcome(Outcome::Drop),
         ROUTE => Op::Outcome(Outcome::Route(cur.str("route target")?)),
         FAIL => Op::Outcome(Outcome::Fail(cur.str("failure reason")?)),
-        tag => return Err(WireError::UnknownTag { at, tag, what: "reply opcode" }),
+        tag => {
+            return Err(WireError::UnknownTag {
+                at,
+                tag,
+                what: "reply opcode",
+            })
+        }
     }))
 }
 
@@ -144,16 +152,26 @@ pub struct ReplyReader<'a> {
 impl<'a> ReplyReader<'a> {
     /// Prepares to read a reply to a batch of `expected` events.
     pub fn new(buf: &'a [u8], expected: usize) -> Self {
-        ReplyReader { cur: Cursor::new(buf), expected, seen: 0 }
+        ReplyReader {
+            cur: Cursor::new(buf),
+            expected,
+            seen: 0,
+        }
     }
 
     /// Decodes the next event's edits into `edits` (cleared first) and returns its outcome;
     /// `None` after the last event. A reply with too few or too many decisions is an error.
-    pub fn next_event(&mut self, edits: &mut Vec<Edit<'a>>) -> Result<Option<Outcome<'a>>, WireError> {
+    pub fn next_event(
+        &mut self,
+        edits: &mut Vec<Edit<'a>>,
+    ) -> Result<Option<Outcome<'a>>, WireError> {
         edits.clear();
         if self.seen == self.expected {
             if !self.cur.is_empty() {
-                return Err(WireError::DecisionCount { found: self.seen + 1, expected: self.expected });
+                return Err(WireError::DecisionCount {
+                    found: self.seen + 1,
+                    expected: self.expected,
+                });
             }
             return Ok(None);
         }
@@ -164,7 +182,12 @@ impl<'a> ReplyReader<'a> {
                     self.seen += 1;
                     return Ok(Some(o));
                 }
-                None => return Err(WireError::DecisionCount { found: self.seen, expected: self.expected }),
+                None => {
+                    return Err(WireError::DecisionCount {
+                        found: self.seen,
+                        expected: self.expected,
+                    })
+                }
             }
         }
     }
@@ -182,7 +205,10 @@ mod tests {
         w.remove("password");
         assert_eq!(
             w.edits_since(mark).collect::<Vec<_>>(),
-            [Edit::Set("level", Value::Str("WARNING")), Edit::Remove("password")]
+            [
+                Edit::Set("level", Value::Str("WARNING")),
+                Edit::Remove("password")
+            ]
         );
         w.outcome(Outcome::Route("payments"));
         w.tag("bad_level");
@@ -192,9 +218,15 @@ mod tests {
 
         let mut r = ReplyReader::new(&bytes, 3);
         let mut edits = Vec::new();
-        assert_eq!(r.next_event(&mut edits).unwrap(), Some(Outcome::Route("payments")));
+        assert_eq!(
+            r.next_event(&mut edits).unwrap(),
+            Some(Outcome::Route("payments"))
+        );
         assert_eq!(edits.len(), 2);
-        assert_eq!(r.next_event(&mut edits).unwrap(), Some(Outcome::Fail("no service")));
+        assert_eq!(
+            r.next_event(&mut edits).unwrap(),
+            Some(Outcome::Fail("no service"))
+        );
         assert_eq!(edits, [Edit::Tag("bad_level")]);
         assert_eq!(r.next_event(&mut edits).unwrap(), Some(Outcome::Drop));
         assert!(edits.is_empty());
@@ -212,7 +244,10 @@ mod tests {
         assert!(short.next_event(&mut edits).unwrap().is_some());
         assert_eq!(
             short.next_event(&mut edits),
-            Err(WireError::DecisionCount { found: 1, expected: 2 })
+            Err(WireError::DecisionCount {
+                found: 1,
+                expected: 2
+            })
         );
 
         let mut long = ReplyReader::new(&bytes, 0);

@@ -109,14 +109,24 @@ impl<'a> Value<'a> {
             FLOAT => Value::Float(f64::from_bits(cur.u64("float")?)),
             STR => Value::Str(cur.str("string")?),
             JSON => Value::Json(cur.str("json text")?),
-            tag => return Err(WireError::UnknownTag { at, tag, what: "value" }),
+            tag => {
+                return Err(WireError::UnknownTag {
+                    at,
+                    tag,
+                    what: "value",
+                })
+            }
         }))
     }
 
     /// Reads a value that must be present.
     pub(crate) fn read_present(cur: &mut Cursor<'a>) -> Result<Value<'a>, WireError> {
         let at = cur.pos();
-        Value::read(cur)?.ok_or(WireError::UnknownTag { at, tag: ABSENT, what: "present value" })
+        Value::read(cur)?.ok_or(WireError::UnknownTag {
+            at,
+            tag: ABSENT,
+            what: "present value",
+        })
     }
 }
 
@@ -193,6 +203,9 @@ mod tests {
             Err(WireError::UnknownTag { tag: 99, .. })
         ));
         let bad = [STR, 2, 0, 0, 0, 0xff, 0xfe];
-        assert!(matches!(Value::read(&mut Cursor::new(&bad)), Err(WireError::BadUtf8 { .. })));
+        assert!(matches!(
+            Value::read(&mut Cursor::new(&bad)),
+            Err(WireError::BadUtf8 { .. })
+        ));
     }
 }
