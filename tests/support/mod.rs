@@ -19,6 +19,10 @@ const FIXTURES: &[(&str, &str)] = &[
     ("weir-hostile", "weir_hostile"),
     ("drop-healthz", "drop_healthz"),
     ("weir-future-contract", "weir_future_contract"),
+    ("weir-normalize", "weir_normalize"),
+    ("weir-geoip", "weir_geoip"),
+    ("weir-redact", "weir_redact"),
+    ("weir-route", "weir_route"),
 ];
 
 /// Path of a fixture plugin's `.wasm`, building all fixtures on first use. A separate
