@@ -373,7 +373,7 @@ path = "/abs/b.wasm"
             .to_string();
         assert!(
             err.starts_with(
-                "conf/pipe.toml: line 16, column 10: environment variable `HEALTH_PATH`"
+                "conf/pipe.toml: line 16, column 11: environment variable `HEALTH_PATH`"
             ),
             "{err}"
         );

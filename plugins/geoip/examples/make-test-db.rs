@@ -2,6 +2,8 @@
 //! on one network) for the plugin's tests. Addresses are from the ranges MaxMind's own test
 //! databases use; the places are illustrative. Run from plugins/geoip:
 //!     cargo run --example make-test-db
+//! `cargo run --release --example make-test-db -- large OUT.mmdb N` instead writes N
+//! distinct /24 city networks, for measuring memory with a GeoLite2-City-sized database.
 
 use std::collections::BTreeMap;
 
@@ -48,7 +50,33 @@ fn en(name: &'static str) -> BTreeMap<&'static str, &'static str> {
     [("en", name)].into()
 }
 
+fn large(out: &str, n: u32) -> Result<(), Box<dyn std::error::Error>> {
+    let mut w = mmdb_writer::Writer::new("GeoLite2-City");
+    for i in 0..n {
+        let base = 0x0100_0000u32 + (i << 8);
+        let net = ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(base), 24)?;
+        let city: &'static str = Box::leak(format!("Synthetic City {i:07} of the measurement database").into_boxed_str());
+        let record = Record {
+            country: Country { iso_code: "ZZ", names: en("Synthetic Country") },
+            subdivisions: vec![Subdivision { iso_code: "ZZ", names: en("Synthetic Region") }],
+            city: Some(Names { names: en(city) }),
+            location: Location { latitude: f64::from(i % 180) - 90.0 + 0.5, longitude: f64::from(i % 360) - 180.0 + 0.25 },
+            autonomous_system_number: Some(64_512 + i % 1000),
+            autonomous_system_organization: None,
+        };
+        w.insert(ipnet::IpNet::V4(net), &record)?;
+    }
+    std::fs::write(out, w.to_bytes()?)?;
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("large") {
+        let out = args.get(2).ok_or("usage: large OUT N")?;
+        let n = args.get(3).ok_or("usage: large OUT N")?.parse()?;
+        return large(out, n);
+    }
     let mut w = mmdb_writer::Writer::new("GeoLite2-City");
     let rows: [(
         &str,

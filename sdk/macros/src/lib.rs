@@ -12,7 +12,7 @@ use syn::{parse_macro_input, ItemImpl};
 /// - The crate is a `cdylib` (`[lib] crate-type = ["cdylib", "rlib"]` keeps native tests working).
 ///
 /// # Example
-/// ```ignore
+/// ```text
 /// #[weir_sdk::plugin]
 /// impl Plugin for MyFilter { /* init, fields, process */ }
 /// ```
