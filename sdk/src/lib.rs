@@ -47,6 +47,7 @@ extern crate self as weir_sdk;
 
 mod event;
 mod host;
+pub mod mmdb;
 mod plugin;
 mod runtime;
 #[cfg(not(target_arch = "wasm32"))]

@@ -10,7 +10,7 @@ use weir_wire::BatchWriter;
 use super::bindings::Plugin as Bindings;
 use super::failure::{classify, PluginFailure};
 use super::limits::{deadline_ticks, MemoryCap};
-use super::state::PluginState;
+use super::state::{PluginState, StateParts};
 use super::{sandbox, LoadedPlugin, EPOCH_TICK};
 use crate::event::Event;
 
@@ -30,13 +30,14 @@ impl PluginInstance {
         let limits = &plugin.spec.config.limits;
         let wasi = sandbox::wasi_ctx(&plugin.spec.config.grants)
             .map_err(|e| PluginFailure::Start(e.to_string()))?;
-        let state = PluginState::new(
-            wasi,
-            MemoryCap::new(limits.memory_bytes()),
-            plugin.name.clone(),
-            plugin.stats.clone(),
-            limits.log_lines_per_second,
-        );
+        let parts = StateParts {
+            name: plugin.name.clone(),
+            stats: plugin.stats.clone(),
+            lines_per_second: limits.log_lines_per_second,
+            grants: plugin.grants.clone(),
+            mmdb_cache: plugin.mmdb_cache.clone(),
+        };
+        let state = PluginState::new(wasi, MemoryCap::new(limits.memory_bytes()), parts);
         let mut store = Store::new(&plugin.engine, state);
         store.limiter(|s| &mut s.cap);
         store.set_epoch_deadline(deadline_ticks(limits.init_deadline_ms, EPOCH_TICK));

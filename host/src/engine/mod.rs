@@ -7,6 +7,7 @@ mod compile;
 mod failure;
 mod instance;
 mod limits;
+mod mmdb;
 mod plugin;
 mod policy;
 mod sandbox;
@@ -51,6 +52,7 @@ pub struct WasmEngine {
     engine: Engine,
     linker: Arc<Linker<PluginState>>,
     cache_dir: Option<PathBuf>,
+    mmdb_cache: Arc<mmdb::MmdbCache>,
     _ticker: Arc<EpochTicker>,
 }
 
@@ -77,6 +79,7 @@ impl WasmEngine {
             engine,
             linker: Arc::new(linker),
             cache_dir,
+            mmdb_cache: Arc::default(),
             _ticker: ticker,
         })
     }

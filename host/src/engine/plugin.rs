@@ -25,6 +25,8 @@ pub struct LoadedPlugin {
     /// Counters, summed over workers.
     pub stats: Arc<PluginStats>,
     pub(super) pre: PluginPre<super::PluginState>,
+    pub(super) grants: Arc<super::Grants>,
+    pub(super) mmdb_cache: Arc<super::mmdb::MmdbCache>,
     pub(super) engine: wasmtime::Engine,
     pub(super) init_json: String,
 }
@@ -71,6 +73,8 @@ impl WasmEngine {
             cached: compiled.cached,
             stats: Arc::default(),
             pre,
+            grants: Arc::new(spec.config.grants.clone()),
+            mmdb_cache: self.mmdb_cache.clone(),
             engine: self.engine.clone(),
             init_json: spec.init_json(),
         }))

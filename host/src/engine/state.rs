@@ -7,7 +7,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::weir::filter::host::{Host, Level};
+use super::bindings::weir::filter::mmdb;
 use super::limits::MemoryCap;
+use super::mmdb::{resolve_granted, MmdbCache, OpenDatabases};
 use super::stats::PluginStats;
 
 /// Everything one plugin instance's store owns.
@@ -21,30 +23,44 @@ pub struct PluginState {
     name: Arc<str>,
     stats: Arc<PluginStats>,
     log_limit: LogLimit,
+    grants: Arc<super::Grants>,
+    mmdb_cache: Arc<MmdbCache>,
+    databases: OpenDatabases,
+}
+
+/// Where an instance's state comes from, beside its WASI context and memory cap.
+pub struct StateParts {
+    /// The plugin's name.
+    pub name: Arc<str>,
+    /// Its counters.
+    pub stats: Arc<PluginStats>,
+    /// Its log budget.
+    pub lines_per_second: u32,
+    /// Its grants (for resolving `mmdb` paths).
+    pub grants: Arc<super::Grants>,
+    /// The process-wide database cache.
+    pub mmdb_cache: Arc<MmdbCache>,
 }
 
 impl PluginState {
     /// State for a new instance of the plugin `name`.
-    pub fn new(
-        wasi: WasiCtx,
-        cap: MemoryCap,
-        name: Arc<str>,
-        stats: Arc<PluginStats>,
-        lines_per_second: u32,
-    ) -> Self {
+    pub fn new(wasi: WasiCtx, cap: MemoryCap, parts: StateParts) -> Self {
         PluginState {
             wasi,
             table: ResourceTable::new(),
             cap,
             last_error: None,
-            name,
-            stats,
+            name: parts.name,
+            stats: parts.stats,
             log_limit: LogLimit {
-                per_second: lines_per_second,
+                per_second: parts.lines_per_second,
                 window: Instant::now(),
                 used: 0,
                 suppressed: 0,
             },
+            grants: parts.grants,
+            mmdb_cache: parts.mmdb_cache,
+            databases: OpenDatabases::default(),
         }
     }
 
@@ -117,5 +133,37 @@ impl Host for PluginState {
 
     fn count(&mut self, name: String, delta: u64) {
         self.stats.count(&name, delta);
+    }
+}
+
+impl mmdb::Host for PluginState {
+    fn open(&mut self, path: String) -> Result<u32, String> {
+        let host_path = resolve_granted(&path, &self.grants.dirs)?;
+        let reader = self
+            .mmdb_cache
+            .open(&host_path)
+            .map_err(|e| e.replace(&*host_path.to_string_lossy(), &path))?;
+        Ok(self.databases.add(reader))
+    }
+
+    fn lookup(
+        &mut self,
+        database: u32,
+        ip: String,
+        language: String,
+    ) -> Result<Option<mmdb::Location>, String> {
+        Ok(self
+            .databases
+            .lookup(database, &ip, &language)?
+            .map(|l| mmdb::Location {
+                country_iso_code: l.country_iso_code,
+                country_name: l.country_name,
+                region: l.region,
+                city_name: l.city_name,
+                latitude: l.latitude,
+                longitude: l.longitude,
+                asn: l.asn,
+                org: l.org,
+            }))
     }
 }

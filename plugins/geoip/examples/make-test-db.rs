@@ -55,12 +55,23 @@ fn large(out: &str, n: u32) -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..n {
         let base = 0x0100_0000u32 + (i << 8);
         let net = ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(base), 24)?;
-        let city: &'static str = Box::leak(format!("Synthetic City {i:07} of the measurement database").into_boxed_str());
+        let city: &'static str = Box::leak(
+            format!("Synthetic City {i:07} of the measurement database").into_boxed_str(),
+        );
         let record = Record {
-            country: Country { iso_code: "ZZ", names: en("Synthetic Country") },
-            subdivisions: vec![Subdivision { iso_code: "ZZ", names: en("Synthetic Region") }],
+            country: Country {
+                iso_code: "ZZ",
+                names: en("Synthetic Country"),
+            },
+            subdivisions: vec![Subdivision {
+                iso_code: "ZZ",
+                names: en("Synthetic Region"),
+            }],
             city: Some(Names { names: en(city) }),
-            location: Location { latitude: f64::from(i % 180) - 90.0 + 0.5, longitude: f64::from(i % 360) - 180.0 + 0.25 },
+            location: Location {
+                latitude: f64::from(i % 180) - 90.0 + 0.5,
+                longitude: f64::from(i % 360) - 180.0 + 0.25,
+            },
             autonomous_system_number: Some(64_512 + i % 1000),
             autonomous_system_organization: None,
         };

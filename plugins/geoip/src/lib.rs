@@ -1,17 +1,20 @@
 //! `geoip`: enriches events with the location of a client IP from a MaxMind DB (GeoLite2 /
 //! GeoIP2 City or Country, or any compatible database), as Logstash's `geoip` filter does.
-//! The database is read once per plugin instance from a read-only grant.
+//! The host memory-maps the database once for all instances and workers; the plugin can
+//! open it only from a read-only grant.
 //! See README.md for the configuration reference and the memory trade-off.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use weir_sdk::mmdb::{Database, Location};
 use weir_sdk::{plugin, Event, Fields, Outcome, Plugin};
 
 /// Tag for private, loopback, link-local and unspecified addresses (not looked up).
 pub const TAG_PRIVATE: &str = "_geoip_private_address";
 /// Tag for a value that is not an IP address.
 pub const TAG_INVALID: &str = "_geoip_invalid_address";
+/// Tag for a lookup the host could not perform (a corrupt record, say).
+pub const TAG_LOOKUP_FAILED: &str = "_geoip_lookup_failure";
 /// Tag for a public address the database does not know.
 pub const TAG_NOT_FOUND: &str = "_geoip_not_found";
 
@@ -42,41 +45,10 @@ fn default_language() -> String {
     "en".into()
 }
 
-/// The parts of a City / Country / ASN record the plugin writes.
-#[derive(Debug, Default, serde::Deserialize)]
-struct Record<'a> {
-    #[serde(borrow, default)]
-    country: Option<Place<'a>>,
-    #[serde(borrow, default)]
-    subdivisions: Vec<Place<'a>>,
-    #[serde(borrow, default)]
-    city: Option<Place<'a>>,
-    #[serde(default)]
-    location: Option<Location>,
-    #[serde(default)]
-    autonomous_system_number: Option<u32>,
-    #[serde(borrow, default)]
-    autonomous_system_organization: Option<&'a str>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-struct Place<'a> {
-    #[serde(borrow, default)]
-    iso_code: Option<&'a str>,
-    #[serde(borrow, default)]
-    names: BTreeMap<&'a str, &'a str>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct Location {
-    latitude: Option<f64>,
-    longitude: Option<f64>,
-}
-
-/// The plugin: the database, in this instance's memory.
+/// The plugin: a handle on the host's shared copy of the database.
 pub struct GeoIp {
     config: Config,
-    reader: maxminddb::Reader<Vec<u8>>,
+    db: Database,
 }
 
 /// Addresses that have no public location.
@@ -106,19 +78,8 @@ impl Plugin for GeoIp {
     type Config = Config;
 
     fn init(config: Config) -> Result<Self, String> {
-        let bytes = std::fs::read(&config.database).map_err(|e| {
-            format!(
-                "config.database: cannot open {}: {e} (grant its directory read-only: [plugins.grants] dirs = {{ \"/geoip\" = \"host/dir\" }})",
-                config.database
-            )
-        })?;
-        let reader = maxminddb::Reader::from_source(bytes).map_err(|e| {
-            format!(
-                "config.database: {} is not a valid MaxMind DB: {e}",
-                config.database
-            )
-        })?;
-        Ok(GeoIp { config, reader })
+        let db = Database::open(&config.database).map_err(|e| format!("config.database: {e}"))?;
+        Ok(GeoIp { config, db })
     }
 
     fn fields(&self) -> Fields {
@@ -142,57 +103,38 @@ impl Plugin for GeoIp {
             event.tag(TAG_PRIVATE);
             return Outcome::Keep;
         }
-        let record = self
-            .reader
-            .lookup(ip)
-            .ok()
-            .and_then(|r| r.decode::<Record<'_>>().ok().flatten());
-        let Some(record) = record else {
-            event.tag(TAG_NOT_FOUND);
-            return Outcome::Keep;
-        };
-        self.write(event, &record);
+        match self.db.lookup(&ip.to_string(), &self.config.language) {
+            Ok(Some(record)) => self.write(event, &record),
+            Ok(None) => event.tag(TAG_NOT_FOUND),
+            Err(_) => event.tag(TAG_LOOKUP_FAILED),
+        }
         Outcome::Keep
     }
 }
 
-/// A place's name in `lang`, falling back to English.
-fn place_name<'a>(p: &Place<'a>, lang: &str) -> Option<&'a str> {
-    p.names.get(lang).or_else(|| p.names.get("en")).copied()
-}
-
 impl GeoIp {
-    fn write<'a>(&self, event: &mut Event<'_>, r: &Record<'a>) {
+    fn write(&self, event: &mut Event<'_>, r: &Location) {
         let t = &self.config.target;
-        let lang = self.config.language.as_str();
-        let name = |p: &Place<'a>| place_name(p, lang);
-        if let Some(country) = &r.country {
-            if let Some(iso) = country.iso_code {
-                event.set(&format!("{t}.country_iso_code"), iso);
+        let texts = [
+            ("country_iso_code", &r.country_iso_code),
+            ("country_name", &r.country_name),
+            ("region", &r.region),
+            ("city_name", &r.city_name),
+        ];
+        for (key, value) in texts {
+            if let Some(v) = value {
+                event.set(&format!("{t}.{key}"), v.as_str());
             }
-            if let Some(n) = name(country) {
-                event.set(&format!("{t}.country_name"), n);
-            }
         }
-        if let Some(n) = r.subdivisions.first().and_then(name) {
-            event.set(&format!("{t}.region"), n);
-        }
-        if let Some(n) = r.city.as_ref().and_then(name) {
-            event.set(&format!("{t}.city_name"), n);
-        }
-        if let Some(Location {
-            latitude: Some(lat),
-            longitude: Some(lon),
-        }) = r.location
-        {
+        if let (Some(lat), Some(lon)) = (r.latitude, r.longitude) {
             event.set(&format!("{t}.location.lat"), lat);
             event.set(&format!("{t}.location.lon"), lon);
         }
-        if let Some(asn) = r.autonomous_system_number {
+        if let Some(asn) = r.asn {
             event.set(&format!("{t}.asn"), i64::from(asn));
         }
-        if let Some(org) = r.autonomous_system_organization {
-            event.set(&format!("{t}.org"), org);
+        if let Some(org) = &r.org {
+            event.set(&format!("{t}.org"), org.as_str());
         }
     }
 }

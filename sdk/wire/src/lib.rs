@@ -24,15 +24,19 @@
 mod batch;
 mod cursor;
 mod error;
+mod location;
 mod path;
 mod reply;
 mod value;
 
 #[cfg(feature = "json")]
 pub mod json;
+#[cfg(feature = "mmdb")]
+pub mod mmdb;
 
 pub use batch::{BatchReader, BatchWriter, EventFields};
 pub use error::WireError;
+pub use location::Location;
 pub use path::{join_path, Path, Segment};
 pub use reply::{Edit, EventReply, Outcome, ReplyReader, ReplyWriter};
 pub use value::Value;
