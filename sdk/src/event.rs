@@ -100,6 +100,9 @@ impl<'e> Event<'e> {
     /// The plugin's own last write to `path` in this event: `Some(Some(v))` set,
     /// `Some(None)` removed (or an ancestor removed or replaced), `None` untouched.
     fn own_write(&self, path: &str) -> Option<Option<Value<'_>>> {
+        if self.reply.mark() == self.mark {
+            return None;
+        }
         let under = |parent: &str| {
             path.len() > parent.len()
                 && path.starts_with(parent)

@@ -5,6 +5,7 @@
 //! within each round so that machine noise hits them alike; ratios are taken per round
 //! and reported as medians with their range.
 
+mod bundled;
 mod corpus;
 mod native;
 
@@ -21,9 +22,24 @@ use crate::source::Record;
 
 pub use corpus::generate;
 
+/// Which work to compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    /// Four simple ops (the cost-floor note's), as 1 and 4 plugins.
+    Ops,
+    /// The four bundled plugins (normalize, geoip, redact, route).
+    Bundled,
+}
+
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
+    /// Which comparison.
+    pub suite: Suite,
+    /// Directory holding the bundled plugins' `.wasm` (suite `bundled`).
+    pub wasm_dir: PathBuf,
+    /// The GeoIP database (suite `bundled`).
+    pub geoip_db: PathBuf,
     /// Events in the corpus.
     pub events: usize,
     /// Rounds; medians are over these.
@@ -50,7 +66,7 @@ pub struct Report {
     pub events: usize,
     /// Average event size in bytes.
     pub avg_bytes: usize,
-    /// native 1 op, wasm 1 plugin, native 4 ops, wasm 4 plugins.
+    /// Pairs of series: native, then wasm doing the same work.
     pub series: Vec<Series>,
     /// In the 4-plugin chain, each plugin's ns/event (projection, call, applying its reply).
     pub per_plugin: Vec<(String, f64)>,
@@ -109,14 +125,14 @@ fn run_wasm(chain: &mut Chain, batches: Vec<Vec<Record>>, keep: Option<&mut Vec<
 fn run_native(
     lines: &[String],
     batch_size: usize,
-    ops: usize,
+    native: &dyn Fn(&[String], &mut Vec<u8>),
     keep: Option<&mut Vec<u8>>,
 ) -> Duration {
     let started = Instant::now();
     let mut kept = Vec::new();
     for batch in lines.chunks(batch_size) {
         let mut out = Vec::with_capacity(batch.len() * 512);
-        native::process(batch, ops, &mut out);
+        native(batch, &mut out);
         if keep.is_some() {
             kept.extend_from_slice(&out);
         }
@@ -128,20 +144,59 @@ fn run_native(
     elapsed
 }
 
+/// The native side of a comparison: processes a batch of lines into NDJSON.
+type NativeFn = Box<dyn Fn(&[String], &mut Vec<u8>)>;
+
+/// One comparison: the same work natively and as a chain.
+struct Pair {
+    label: String,
+    native: NativeFn,
+    chain: Chain,
+}
+
+fn pairs(engine: &WasmEngine, opts: &BenchOptions) -> anyhow::Result<Vec<Pair>> {
+    Ok(match opts.suite {
+        Suite::Ops => {
+            if !opts.plugin.exists() {
+                bail!(
+                    "{} not found: build it with `cargo build --release --target wasm32-wasip2 --target-dir target/wasm -p weir-bench-ops`",
+                    opts.plugin.display()
+                );
+            }
+            vec![
+                Pair {
+                    label: "1 op".into(),
+                    native: Box::new(|l, o| native::process(l, 1, o)),
+                    chain: chain(engine, &opts.plugin, 1)?,
+                },
+                Pair {
+                    label: "4 ops".into(),
+                    native: Box::new(|l, o| native::process(l, 4, o)),
+                    chain: chain(engine, &opts.plugin, 4)?,
+                },
+            ]
+        }
+        Suite::Bundled => {
+            let toml = bundled::chain_toml(&opts.wasm_dir, &opts.geoip_db);
+            let config = LoadedConfig::from_text(Path::new("bench.toml"), &toml, |_| None)?;
+            let chain = start_chain(&load_plugins(engine, &config).map_err(|e| {
+                e.context("build the bundled plugins first: ./scripts/build-plugins.sh")
+            })?)?;
+            let reference = bundled::Native::new(&opts.geoip_db)?;
+            vec![Pair {
+                label: "bundled 4".into(),
+                native: Box::new(move |l, o| reference.process(l, o)),
+                chain,
+            }]
+        }
+    })
+}
+
 /// Runs the benchmark.
 pub fn run(engine: &WasmEngine, opts: &BenchOptions) -> anyhow::Result<Report> {
-    if !opts.plugin.exists() {
-        bail!(
-            "{} not found: build it with `cargo build --release --target wasm32-wasip2 --target-dir target/wasm -p weir-bench-ops`",
-            opts.plugin.display()
-        );
-    }
     let lines = generate(opts.events, 0x5eed);
     let avg_bytes = lines.iter().map(String::len).sum::<usize>() / lines.len().max(1);
-    let mut chains = [
-        chain(engine, &opts.plugin, 1)?,
-        chain(engine, &opts.plugin, 4)?,
-    ];
+    let mut pairs = pairs(engine, opts)?;
     let batches = || {
         records(&lines)
             .chunks(opts.batch_size)
@@ -150,10 +205,10 @@ pub fn run(engine: &WasmEngine, opts: &BenchOptions) -> anyhow::Result<Report> {
     };
 
     // The chain must do exactly the native work, or the comparison means nothing.
-    for (chain, ops) in chains.iter_mut().zip([1, 4]) {
+    for pair in &mut pairs {
         let (mut wasm, mut native) = (Vec::new(), Vec::new());
-        run_wasm(chain, batches(), Some(&mut wasm));
-        run_native(&lines, opts.batch_size, ops, Some(&mut native));
+        run_wasm(&mut pair.chain, batches(), Some(&mut wasm));
+        run_native(&lines, opts.batch_size, &*pair.native, Some(&mut native));
         if wasm != native {
             let diff = wasm
                 .split(|b| *b == b'\n')
@@ -168,47 +223,48 @@ pub fn run(engine: &WasmEngine, opts: &BenchOptions) -> anyhow::Result<Report> {
                 })
                 .unwrap_or_default();
             bail!(
-                "the {ops}-plugin chain's output differs from native:\n wasm:   {a}\n native: {b}"
+                "{}: the chain's output differs from native:\n wasm:   {a}\n native: {b}",
+                pair.label
             );
         }
     }
 
-    let names = [
-        "native, 1 op",
-        "wasm, 1 plugin",
-        "native, 4 ops",
-        "wasm, 4 plugins",
-    ];
-    let mut series: Vec<Series> = names
-        .iter()
-        .map(|n| Series {
-            name: (*n).into(),
+    let mut series = Vec::new();
+    for pair in &pairs {
+        series.push(Series {
+            name: format!("native, {}", pair.label),
             ns: Vec::new(),
-        })
-        .collect();
+        });
+        series.push(Series {
+            name: format!("wasm, {}", pair.label),
+            ns: Vec::new(),
+        });
+    }
     let per_event = |d: Duration| d.as_nanos() as f64 / lines.len() as f64;
     for _ in 0..opts.rounds {
-        for (i, s) in series.iter_mut().enumerate() {
-            let elapsed = match i {
-                0 => run_native(&lines, opts.batch_size, 1, None),
-                1 => run_wasm(&mut chains[0], batches(), None),
-                2 => run_native(&lines, opts.batch_size, 4, None),
-                _ => run_wasm(&mut chains[1], batches(), None),
-            };
-            s.ns.push(per_event(elapsed));
+        for (i, pair) in pairs.iter_mut().enumerate() {
+            let native = run_native(&lines, opts.batch_size, &*pair.native, None);
+            series[2 * i].ns.push(per_event(native));
+            let wasm = run_wasm(&mut pair.chain, batches(), None);
+            series[2 * i + 1].ns.push(per_event(wasm));
         }
     }
-    let per_plugin = chains[1]
-        .plugins()
+    let per_plugin = pairs
+        .last()
         .map(|p| {
-            let s = &p.stats;
-            let events = PluginStats::get(&s.events_in).max(1) as f64;
-            (
-                p.name.to_string(),
-                PluginStats::get(&s.nanos) as f64 / events,
-            )
+            p.chain
+                .plugins()
+                .map(|p| {
+                    let s = &p.stats;
+                    let events = PluginStats::get(&s.events_in).max(1) as f64;
+                    (
+                        p.name.to_string(),
+                        PluginStats::get(&s.nanos) as f64 / events,
+                    )
+                })
+                .collect()
         })
-        .collect();
+        .unwrap_or_default();
     Ok(Report {
         events: lines.len(),
         avg_bytes,
@@ -268,11 +324,12 @@ impl Report {
                 hi
             )?;
         }
-        for (label, a, b) in [("1 plugin", 1, 0), ("4 plugins", 3, 2)] {
-            let r = self.ratios(a, b);
+        for pair in 0..self.series.len() / 2 {
+            let r = self.ratios(2 * pair + 1, 2 * pair);
             let (lo, hi) = r
                 .iter()
                 .fold((f64::MAX, 0f64), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+            let label = self.series[2 * pair + 1].name.trim_start_matches("wasm, ");
             writeln!(
                 out,
                 "ratio to native, {label}: {:.2}x (per-round min-max {lo:.2}-{hi:.2})",
@@ -286,7 +343,7 @@ impl Report {
             .collect();
         writeln!(
             out,
-            "4-plugin chain, ns/event per plugin (all rounds): {}",
+            "last chain, ns/event per plugin (all rounds): {}",
             shares.join(", ")
         )?;
         Ok(())

@@ -2,12 +2,21 @@
 
 use std::path::PathBuf;
 
-use crate::bench::{self, BenchOptions};
+use crate::bench::{self, BenchOptions, Suite};
 use crate::engine::{default_cache_dir, WasmEngine};
 
 /// Options of `weir bench`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct BenchArgs {
+    /// Which comparison: the four simple ops, or the four bundled plugins.
+    #[arg(long, value_enum, default_value_t = Suite::Ops)]
+    suite: Suite,
+    /// Directory of the bundled plugins' `.wasm` files (suite `bundled`).
+    #[arg(long, default_value = "target/wasm/wasm32-wasip2/release")]
+    wasm_dir: PathBuf,
+    /// GeoIP database for the `geoip` plugin (suite `bundled`).
+    #[arg(long, default_value = "plugins/geoip/testdata/test-city.mmdb")]
+    geoip_db: PathBuf,
     /// Events in the generated corpus.
     #[arg(long, default_value_t = 100_000)]
     events: usize,
@@ -28,6 +37,9 @@ pub(crate) struct BenchArgs {
 pub(crate) fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let engine = WasmEngine::new(default_cache_dir())?;
     let opts = BenchOptions {
+        suite: args.suite,
+        wasm_dir: args.wasm_dir.clone(),
+        geoip_db: args.geoip_db.clone(),
         events: args.events,
         rounds: args.rounds.max(1),
         batch_size: args.batch_size.max(1),

@@ -46,6 +46,17 @@ struct Record {
     autonomous_system_organization: Option<&'static str>,
 }
 
+/// Network, country code, country, (region code, region), city, (lat, lon), (asn, org).
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<(&'static str, &'static str)>,
+    Option<&'static str>,
+    (f64, f64),
+    Option<(u32, &'static str)>,
+);
+
 fn en(name: &'static str) -> BTreeMap<&'static str, &'static str> {
     [("en", name)].into()
 }
@@ -89,15 +100,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return large(out, n);
     }
     let mut w = mmdb_writer::Writer::new("GeoLite2-City");
-    let rows: [(
-        &str,
-        &str,
-        &str,
-        Option<(&str, &str)>,
-        Option<&str>,
-        (f64, f64),
-        Option<(u32, &str)>,
-    ); 5] = [
+    let rows: [Row; 5] = [
         (
             "81.2.69.160/27",
             "GB",

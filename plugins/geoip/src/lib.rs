@@ -49,6 +49,19 @@ fn default_language() -> String {
 pub struct GeoIp {
     config: Config,
     db: Database,
+    /// Output paths under `target`, built once.
+    paths: Paths,
+}
+
+struct Paths {
+    country_iso_code: String,
+    country_name: String,
+    region: String,
+    city_name: String,
+    lat: String,
+    lon: String,
+    asn: String,
+    org: String,
 }
 
 /// Addresses that have no public location.
@@ -79,7 +92,18 @@ impl Plugin for GeoIp {
 
     fn init(config: Config) -> Result<Self, String> {
         let db = Database::open(&config.database).map_err(|e| format!("config.database: {e}"))?;
-        Ok(GeoIp { config, db })
+        let t = &config.target;
+        let paths = Paths {
+            country_iso_code: format!("{t}.country_iso_code"),
+            country_name: format!("{t}.country_name"),
+            region: format!("{t}.region"),
+            city_name: format!("{t}.city_name"),
+            lat: format!("{t}.location.lat"),
+            lon: format!("{t}.location.lon"),
+            asn: format!("{t}.asn"),
+            org: format!("{t}.org"),
+        };
+        Ok(GeoIp { config, db, paths })
     }
 
     fn fields(&self) -> Fields {
@@ -114,27 +138,27 @@ impl Plugin for GeoIp {
 
 impl GeoIp {
     fn write(&self, event: &mut Event<'_>, r: &Location) {
-        let t = &self.config.target;
+        let p = &self.paths;
         let texts = [
-            ("country_iso_code", &r.country_iso_code),
-            ("country_name", &r.country_name),
-            ("region", &r.region),
-            ("city_name", &r.city_name),
+            (&p.country_iso_code, &r.country_iso_code),
+            (&p.country_name, &r.country_name),
+            (&p.region, &r.region),
+            (&p.city_name, &r.city_name),
         ];
-        for (key, value) in texts {
+        for (path, value) in texts {
             if let Some(v) = value {
-                event.set(&format!("{t}.{key}"), v.as_str());
+                event.set(path, v.as_str());
             }
         }
         if let (Some(lat), Some(lon)) = (r.latitude, r.longitude) {
-            event.set(&format!("{t}.location.lat"), lat);
-            event.set(&format!("{t}.location.lon"), lon);
+            event.set(&p.lat, lat);
+            event.set(&p.lon, lon);
         }
         if let Some(asn) = r.asn {
-            event.set(&format!("{t}.asn"), i64::from(asn));
+            event.set(&p.asn, i64::from(asn));
         }
         if let Some(org) = &r.org {
-            event.set(&format!("{t}.org"), org.as_str());
+            event.set(&p.org, org.as_str());
         }
     }
 }

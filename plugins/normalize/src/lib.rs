@@ -65,6 +65,8 @@ impl Default for Config {
 /// The plugin.
 pub struct Normalize {
     config: Config,
+    /// `(field, side field)` for every numeric field.
+    numeric: Vec<(String, String)>,
     aliases: BTreeMap<String, String>,
     rules: Vec<path::Rule>,
 }
@@ -93,8 +95,14 @@ impl Plugin for Normalize {
             .enumerate()
             .map(|(i, r)| path::Rule::compile(i, r))
             .collect::<Result<_, _>>()?;
+        let numeric = config
+            .numeric_fields
+            .iter()
+            .map(|f| (f.clone(), format!("{f}{}", config.invalid_suffix)))
+            .collect();
         Ok(Normalize {
             config,
+            numeric,
             aliases,
             rules,
         })
@@ -116,8 +124,8 @@ impl Plugin for Normalize {
             let pattern = path::pattern(p, &self.rules);
             event.set(&self.config.path_pattern_field, pattern.as_str());
         }
-        for field in &self.config.numeric_fields {
-            coerce_numeric(event, field, &self.config.invalid_suffix);
+        for (field, side) in &self.numeric {
+            coerce_numeric(event, field, side);
         }
         Outcome::Keep
     }
@@ -154,10 +162,9 @@ impl Normalize {
     }
 }
 
-/// Makes `field` a number: numeric text is converted; anything else moves to
-/// `field + suffix` and the event is tagged.
-fn coerce_numeric(event: &mut Event<'_>, field: &str, suffix: &str) {
-    let side = format!("{field}{suffix}");
+/// Makes `field` a number: numeric text is converted; anything else moves to the side
+/// field `side` and the event is tagged.
+fn coerce_numeric(event: &mut Event<'_>, field: &str, side: &str) {
     match event.get(field) {
         None | Some(Value::Null | Value::Int(_) | Value::Uint(_) | Value::Float(_)) => {}
         Some(Value::Str(s)) => {
@@ -168,19 +175,19 @@ fn coerce_numeric(event: &mut Event<'_>, field: &str, suffix: &str) {
                 event.set(field, f);
             } else {
                 let original = s.to_owned();
-                event.set(&side, original.as_str());
+                event.set(side, original.as_str());
                 event.remove(field);
                 event.tag(TAG_NUMERIC);
             }
         }
         Some(Value::Bool(b)) => {
-            event.set(&side, b);
+            event.set(side, b);
             event.remove(field);
             event.tag(TAG_NUMERIC);
         }
         Some(Value::Json(text)) => {
             let original = text.to_owned();
-            event.set_json(&side, &original);
+            event.set_json(side, &original);
             event.remove(field);
             event.tag(TAG_NUMERIC);
         }

@@ -12,6 +12,9 @@ pub fn parse_text(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(n) = text.parse::<f64>() {
         return parse_epoch(n);
     }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
+        return Some(dt.with_timezone(&Utc));
+    }
     let text = text.replacen(',', ".", 1);
     if let Ok(dt) = DateTime::parse_from_rfc3339(&text) {
         return Some(dt.with_timezone(&Utc));

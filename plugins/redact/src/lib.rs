@@ -59,10 +59,15 @@ impl Default for Config {
 /// The plugin.
 pub struct Redact {
     config: Config,
+    /// `mask_emails_in` then `rule_fields`, each field once.
+    text_fields: Vec<String>,
     rules: Vec<rules::Rule>,
     email: Regex,
     hasher: Option<Hmac<Sha256>>,
 }
+
+/// What an email address looks like inside free text.
+pub const EMAIL_PATTERN: &str = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}";
 
 /// `mario.rossi@example.com` with 3 visible to `mar***@example.com`; `None` when the text
 /// is not an address or its local part is too short to mask.
@@ -96,10 +101,16 @@ impl Plugin for Redact {
                 )
             }
         };
-        let email = Regex::new(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
-            .map_err(|e| e.to_string())?;
+        let email = Regex::new(EMAIL_PATTERN).map_err(|e| e.to_string())?;
+        let mut text_fields: Vec<String> = Vec::new();
+        for f in config.mask_emails_in.iter().chain(&config.rule_fields) {
+            if !text_fields.contains(f) {
+                text_fields.push(f.clone());
+            }
+        }
         Ok(Redact {
             config,
+            text_fields,
             rules: compiled,
             email,
             hasher,
@@ -135,7 +146,7 @@ impl Plugin for Redact {
                 event.set(field, masked.as_str());
             }
         }
-        for field in c.mask_emails_in.iter().chain(&c.rule_fields) {
+        for field in &self.text_fields {
             let Some(text) = event.get_str(field) else {
                 continue;
             };
