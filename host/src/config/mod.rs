@@ -33,13 +33,18 @@ pub struct PipelineConfig {
     /// Where compiled plugins are cached.
     #[serde(default)]
     pub engine: EngineConfig,
+    /// The admin HTTP endpoint: health, readiness, status, metrics, reload.
+    ///
+    /// Default: off.
+    #[serde(default)]
+    pub admin: Option<crate::admin::AdminConfig>,
     /// The filter chain, in the order events pass through it.
     #[serde(default)]
     pub plugins: Vec<PluginConfig>,
 }
 
 /// Batching and parallelism.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunConfig {
     /// Events per batch handed to the chain (one plugin call per batch).
@@ -67,7 +72,7 @@ impl Default for RunConfig {
 }
 
 /// Compiled-plugin cache.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineConfig {
     /// Directory for compiled plugins, keyed by content hash, so a restart does not recompile.
@@ -221,6 +226,11 @@ impl LoadedConfig {
                 None,
                 "pipeline.batch_size: must be at least 1".into(),
             ));
+        }
+        if let Some(admin) = &pipeline.admin {
+            admin
+                .validate()
+                .map_err(|m| invalid(None, format!("admin.{m}")))?;
         }
         if pipeline.pipeline.workers == Some(0) {
             return Err(invalid(None, "pipeline.workers: must be at least 1".into()));

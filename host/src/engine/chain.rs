@@ -80,15 +80,27 @@ impl StageRunner {
         let started = Instant::now();
         let stats = self.plugin.stats.clone();
         PluginStats::add(&stats.events_in, events.len() as u64);
+        let events_in = events.len() as u64;
         let result = self.call(events);
-        match result {
+        let [kept, routed, dropped, failed] = match result {
             Ok(reply) => apply_reply(&self.plugin, &reply, events, dead, trace),
             Err(failure) => {
                 PluginStats::add(&stats.batch_failures, 1);
-                self.fail_batch(failure, events, dead, trace);
+                crate::metrics::plugin_batch_failed(&self.plugin.name);
+                self.fail_batch(failure, events, dead, trace)
             }
-        }
-        PluginStats::add(&stats.nanos, started.elapsed().as_nanos() as u64);
+        };
+        PluginStats::add(&stats.kept, kept);
+        PluginStats::add(&stats.routed, routed);
+        PluginStats::add(&stats.dropped, dropped);
+        PluginStats::add(&stats.failed, failed);
+        let elapsed = started.elapsed();
+        PluginStats::add(&stats.nanos, elapsed.as_nanos() as u64);
+        crate::metrics::plugin_batch(
+            &self.plugin.name,
+            [events_in, kept, routed, dropped, failed],
+            elapsed,
+        );
     }
 
     /// Calls the plugin, restarting its instance first if the last call killed it.
@@ -114,13 +126,14 @@ impl StageRunner {
         result
     }
 
+    /// Applies the failure policy; returns `[kept, routed, dropped, failed]`.
     fn fail_batch(
         &self,
         failure: PluginFailure,
         events: &mut Vec<Event>,
         dead: &mut Vec<DeadLetter>,
         trace: Option<&mut Vec<TraceEntry>>,
-    ) {
+    ) -> [u64; 4] {
         let name = &self.plugin.name;
         let policy = self.plugin.spec.config.on_error;
         tracing::warn!(
@@ -139,16 +152,18 @@ impl StageRunner {
                 });
             }
         }
-        if policy == Policy::FailClosed {
-            PluginStats::add(&self.plugin.stats.failed, events.len() as u64);
-            let reason = format!("plugin `{name}` {failure}");
-            dead.extend(events.drain(..).map(|e| DeadLetter {
-                raw: e.raw,
-                reason: reason.clone(),
-                stage: Stage::Plugin(name.clone()),
-                origin: e.origin,
-            }));
+        if policy == Policy::FailOpen {
+            return [events.len() as u64, 0, 0, 0];
         }
+        let failed = events.len() as u64;
+        let reason = format!("plugin `{name}` {failure}");
+        dead.extend(events.drain(..).map(|e| DeadLetter {
+            raw: e.raw,
+            reason: reason.clone(),
+            stage: Stage::Plugin(name.clone()),
+            origin: e.origin,
+        }));
+        [0, 0, 0, failed]
     }
 }
 
@@ -161,14 +176,14 @@ fn validate(reply: &[u8], events: usize) -> Result<(), WireError> {
     Ok(())
 }
 
+/// Applies a validated reply to the batch; returns `[kept, routed, dropped, failed]`.
 fn apply_reply(
     plugin: &LoadedPlugin,
     reply: &[u8],
     events: &mut Vec<Event>,
     dead: &mut Vec<DeadLetter>,
     mut trace: Option<&mut Vec<TraceEntry>>,
-) {
-    let stats = &plugin.stats;
+) -> [u64; 4] {
     let mut reader = ReplyReader::new(reply, events.len());
     let mut edits: Vec<Edit<'_>> = Vec::new();
     let (mut kept, mut routed, mut dropped, mut failed) = (0u64, 0u64, 0u64, 0u64);
@@ -213,10 +228,7 @@ fn apply_reply(
             }
         }
     });
-    PluginStats::add(&stats.kept, kept);
-    PluginStats::add(&stats.routed, routed);
-    PluginStats::add(&stats.dropped, dropped);
-    PluginStats::add(&stats.failed, failed);
+    [kept, routed, dropped, failed]
 }
 
 fn describe(outcome: Outcome<'_>) -> String {

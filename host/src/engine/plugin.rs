@@ -46,6 +46,16 @@ pub struct LoadError {
 impl WasmEngine {
     /// Compiles (or fetches from cache), checks the contract version, and links a plugin.
     pub fn load(&self, spec: &PluginSpec) -> Result<Arc<LoadedPlugin>, LoadError> {
+        self.load_with_stats(spec, Arc::default())
+    }
+
+    /// As [`load`](Self::load), counting into existing `stats` (a reloaded plugin keeps its
+    /// counters).
+    pub fn load_with_stats(
+        &self,
+        spec: &PluginSpec,
+        stats: Arc<PluginStats>,
+    ) -> Result<Arc<LoadedPlugin>, LoadError> {
         let fail = |reason: String| LoadError {
             location: spec.location.clone(),
             name: spec.name().to_owned(),
@@ -71,7 +81,7 @@ impl WasmEngine {
             sha256: compiled.sha256,
             contract,
             cached: compiled.cached,
-            stats: Arc::default(),
+            stats,
             pre,
             grants: Arc::new(spec.config.grants.clone()),
             mmdb_cache: self.mmdb_cache.clone(),

@@ -2,11 +2,14 @@
 //! worker decodes, runs its own chain and encodes; the writer collects worker outputs in
 //! the same round-robin order, so output order equals input order however workers interleave.
 
+mod reload;
 mod stats;
+mod watch;
 mod worker;
 
 use std::io::Write;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,7 +19,9 @@ use crate::config::LoadedConfig;
 use crate::engine::{Chain, LoadedPlugin, WasmEngine};
 use crate::source::{self, Record};
 
+pub use reload::{Generation, Handoff, LastReload, ReloadStatus, Supervisor};
 pub use stats::{Progress, RunStats, Summary};
+pub use watch::Triggers;
 pub use worker::{process_records, WorkerOutput};
 
 /// Loads every plugin of the config, in order; the first failure names its plugin.
@@ -38,52 +43,79 @@ pub fn start_chain(plugins: &[Arc<LoadedPlugin>]) -> anyhow::Result<Chain> {
     })
 }
 
-/// Runs the pipeline to the end of its input and returns what happened.
+/// Runs the pipeline to the end of its input and returns what happened. While it runs,
+/// the chain reloads on a change to the config or a plugin, on `SIGHUP`, and on
+/// `POST /reload` when the admin endpoint is on.
 pub fn run(
     config: &LoadedConfig,
     engine: &WasmEngine,
     stats: &Arc<RunStats>,
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
-    let plugins = load_plugins(engine, config)?;
-    let run = &config.pipeline.pipeline;
+    let run = config.pipeline.pipeline.clone();
     let workers = run
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let chains = (0..workers)
-        .map(|_| start_chain(&plugins))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    // First, so that everything from the first load on is recorded.
+    let metrics = crate::metrics::install();
+    let (supervisor, chains) = Supervisor::start(engine.clone(), config.clone(), workers)?;
     let mut source = source::open(&config.pipeline.source)?;
     let mut sink = config.pipeline.sink.open()?;
     let mut dead_out = config.pipeline.dead_letter.open()?;
     let route_field = config.pipeline.sink.route_field().map(str::to_owned);
-    let batch_size = run.batch_size;
-    let max_bytes = run.max_event_bytes;
+    let ready = Arc::new(AtomicBool::new(false));
+    let _admin = match (&config.pipeline.admin, metrics) {
+        (Some(admin), Some(metrics)) => Some(crate::admin::AdminServer::start(
+            admin,
+            supervisor.clone(),
+            stats.clone(),
+            metrics,
+            ready.clone(),
+        )?),
+        (Some(_), None) => anyhow::bail!("admin: the metrics recorder could not be installed"),
+        (None, _) => None,
+    };
+    let _triggers = Triggers::start(supervisor.clone())?;
 
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let mut inputs = Vec::with_capacity(workers);
         let mut outputs: Vec<Receiver<WorkerOutput>> = Vec::with_capacity(workers);
+        let mut handoffs = Vec::with_capacity(workers);
         for mut chain in chains {
             let (in_tx, in_rx) = sync_channel::<Vec<Record>>(2);
             let (out_tx, out_rx) = sync_channel::<WorkerOutput>(2);
+            let (handoff_tx, handoff_rx) = channel::<Handoff>();
             inputs.push(in_tx);
             outputs.push(out_rx);
+            handoffs.push(handoff_tx);
             let route_field = route_field.clone();
+            let supervisor = supervisor.clone();
             scope.spawn(move || {
                 for records in in_rx {
+                    // A batch boundary: the newest generation handed over, if any, takes over.
+                    let mut swapped = None;
+                    while let Ok(handoff) = handoff_rx.try_recv() {
+                        chain = handoff.chain;
+                        swapped = Some((handoff.generation, handoff.triggered));
+                    }
                     let out = process_records(
                         &mut chain,
                         records,
-                        max_bytes,
+                        run.max_event_bytes,
                         route_field.as_deref(),
                         None,
                     );
+                    if let Some((generation, triggered)) = swapped {
+                        supervisor.record_swap(generation, triggered.elapsed());
+                    }
                     if out_tx.send(out).is_err() {
                         break;
                     }
                 }
             });
         }
+        supervisor.connect_workers(handoffs);
+        let batch_size = run.batch_size;
         let reader = scope.spawn(move || -> std::io::Result<()> {
             for turn in 0.. {
                 let mut chunk = Vec::with_capacity(batch_size);
@@ -97,6 +129,7 @@ pub fn run(
             }
             Ok(())
         });
+        ready.store(true, Ordering::Relaxed);
         for turn in 0.. {
             let Ok(out) = outputs[turn % outputs.len()].recv() else {
                 break;
@@ -106,6 +139,7 @@ pub fn run(
                 .write_all(&out.dead)
                 .context("dead_letter: write failed")?;
             stats.record(&out);
+            crate::metrics::pipeline(out.received, out.sent, out.dead_lettered, &out.routes);
         }
         sink.flush().context("sink: flush failed")?;
         dead_out.flush().context("dead_letter: flush failed")?;
@@ -114,5 +148,9 @@ pub fn run(
             Err(_) => anyhow::bail!("source: reader thread panicked"),
         }
     })?;
-    Ok(Summary::new(stats, started.elapsed(), &plugins))
+    Ok(Summary::new(
+        stats,
+        started.elapsed(),
+        &supervisor.generation().plugins,
+    ))
 }

@@ -18,6 +18,8 @@ pub struct WorkerOutput {
     pub sent: u64,
     /// Events dead-lettered.
     pub dead_lettered: u64,
+    /// Events written, per route target.
+    pub routes: Vec<(String, u64)>,
 }
 
 /// Decodes `records`, runs them through `chain` and encodes the survivors and the failures.
@@ -52,6 +54,12 @@ pub fn process_records(
     chain.run(&mut events, &mut dead, trace);
     out.events.reserve(events.len() * 512);
     for event in &mut events {
+        if let Some(route) = &event.route {
+            match out.routes.iter_mut().find(|(r, _)| r == route) {
+                Some((_, n)) => *n += 1,
+                None => out.routes.push((route.clone(), 1)),
+            }
+        }
         encode(event, route_field, &mut out.events);
     }
     for dl in &dead {

@@ -1,0 +1,78 @@
+//! Metrics through the `metrics` facade, rendered in Prometheus text format by
+//! `metrics-exporter-prometheus` for the admin endpoint's `/metrics`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Installs the process-wide recorder once; later calls return the same handle.
+pub fn install() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                1.0,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&buckets)
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            Some(handle)
+        })
+        .clone()
+}
+
+/// What one plugin did with one batch.
+pub fn plugin_batch(plugin: &str, counts: [u64; 5], elapsed: Duration) {
+    let [events_in, kept, routed, dropped, failed] = counts;
+    let name = plugin.to_owned();
+    for (outcome, n) in [
+        ("in", events_in),
+        ("kept", kept),
+        ("routed", routed),
+        ("dropped", dropped),
+        ("failed", failed),
+    ] {
+        if n > 0 {
+            counter!("weir_plugin_events_total", "plugin" => name.clone(), "outcome" => outcome)
+                .increment(n);
+        }
+    }
+    histogram!("weir_plugin_batch_seconds", "plugin" => name).record(elapsed.as_secs_f64());
+}
+
+/// A plugin lost a batch (trap, deadline, memory, bad reply, error).
+pub fn plugin_batch_failed(plugin: &str) {
+    counter!("weir_plugin_batch_failures_total", "plugin" => plugin.to_owned()).increment(1);
+}
+
+/// Events read, written, dead-lettered, by route.
+pub fn pipeline(received: u64, sent: u64, dead_lettered: u64, routes: &[(String, u64)]) {
+    counter!("weir_events_received_total").increment(received);
+    counter!("weir_events_sent_total").increment(sent);
+    counter!("weir_events_dead_lettered_total").increment(dead_lettered);
+    counter!("weir_events_dropped_total").increment(received.saturating_sub(sent + dead_lettered));
+    for (route, n) in routes {
+        counter!("weir_events_routed_total", "route" => route.clone()).increment(*n);
+    }
+}
+
+/// A reload attempt.
+pub fn reload(ok: bool) {
+    counter!("weir_reloads_total", "outcome" => if ok { "ok" } else { "failed" }).increment(1);
+}
+
+/// The running chain's generation.
+pub fn generation(id: u64) {
+    gauge!("weir_chain_generation").set(id as f64);
+}
+
+/// Time from a reload's trigger to the first batch on the new chain.
+pub fn swap(elapsed: Duration) {
+    histogram!("weir_reload_swap_seconds").record(elapsed.as_secs_f64());
+}
