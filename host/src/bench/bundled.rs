@@ -28,7 +28,7 @@ pub struct Native {
 }
 
 impl Native {
-    /// Builds the reference with the configs `bundled_chain_toml` gives the plugins.
+    /// Builds the reference with the configs [`plugins_toml`] gives the plugins.
     pub fn new(geoip_db: &Path) -> anyhow::Result<Self> {
         let hex = path::Rule::compile(0, &path::RuleConfig::Builtin("hex".into()))
             .map_err(anyhow::Error::msg)?;
@@ -317,8 +317,8 @@ fn remove_nested(v: &mut Json) {
     }
 }
 
-/// The pipeline config giving the bundled plugins the settings `Native` mirrors.
-pub fn chain_toml(wasm_dir: &Path, geoip_db: &Path) -> String {
+/// The `[[plugins]]` entries giving the bundled plugins the settings `Native` mirrors.
+pub fn plugins_toml(wasm_dir: &Path, geoip_db: &Path) -> String {
     let plugin = |name: &str, file: &str| {
         format!(
             "[[plugins]]\nname = \"{name}\"\npath = {:?}\n",
@@ -331,8 +331,7 @@ pub fn chain_toml(wasm_dir: &Path, geoip_db: &Path) -> String {
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
     format!(
-        "[source]\ntype = \"stdin\"\n[sink]\ntype = \"stdout\"\nroute_field = \"route\"\n\
-         {}[plugins.config]\npath_patterns = [\"hex\"]\n\
+        "{}[plugins.config]\npath_patterns = [\"hex\"]\n\
          {}[plugins.grants]\ndirs = {{ \"/geoip\" = {db_dir:?} }}\n[plugins.config]\ndatabase = \"/geoip/{db_file}\"\n\
          {}[plugins.config]\nmask_emails_in = [\"message\"]\n\
          {}",

@@ -8,6 +8,7 @@
 mod bundled;
 mod corpus;
 mod native;
+pub mod reload;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -29,6 +30,8 @@ pub enum Suite {
     Ops,
     /// The four bundled plugins (normalize, geoip, redact, route).
     Bundled,
+    /// Hot reload under load: swap time and throughput dip (runs `weir run` itself).
+    Reload,
 }
 
 /// What to measure.
@@ -176,8 +179,12 @@ fn pairs(engine: &WasmEngine, opts: &BenchOptions) -> anyhow::Result<Vec<Pair>> 
                 },
             ]
         }
+        Suite::Reload => bail!("the reload suite runs through bench::reload::run"),
         Suite::Bundled => {
-            let toml = bundled::chain_toml(&opts.wasm_dir, &opts.geoip_db);
+            let toml = format!(
+                "[source]\ntype = \"stdin\"\n[sink]\ntype = \"stdout\"\nroute_field = \"route\"\n{}",
+                bundled::plugins_toml(&opts.wasm_dir, &opts.geoip_db)
+            );
             let config = LoadedConfig::from_text(Path::new("bench.toml"), &toml, |_| None)?;
             let chain = start_chain(&load_plugins(engine, &config).map_err(|e| {
                 e.context("build the bundled plugins first: ./scripts/build-plugins.sh")

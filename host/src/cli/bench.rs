@@ -35,6 +35,17 @@ pub(crate) struct BenchArgs {
 }
 
 pub(crate) fn bench(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.suite == Suite::Reload {
+        let opts = bench::reload::ReloadOptions {
+            events: args.events,
+            reloads: 10,
+            interval: std::time::Duration::from_millis(100),
+            rounds: args.rounds.max(1),
+            wasm_dir: args.wasm_dir.clone(),
+            geoip_db: args.geoip_db.clone(),
+        };
+        return Ok(bench::reload::run(&opts)?.print(&mut std::io::stdout())?);
+    }
     let engine = WasmEngine::new(default_cache_dir())?;
     let opts = BenchOptions {
         suite: args.suite,
