@@ -7,6 +7,8 @@ use serde::Deserialize;
 
 use crate::event::Event;
 
+pub mod elasticsearch;
+
 /// The `[sink]` table.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]

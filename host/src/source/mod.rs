@@ -2,6 +2,7 @@
 //! JSON parsing is spread over every core rather than funnelled through the reader.
 
 mod file;
+pub mod offsets;
 
 use std::path::{Path, PathBuf};
 
