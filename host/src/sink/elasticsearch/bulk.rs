@@ -152,6 +152,16 @@ mod tests {
     }
 
     #[test]
+    fn a_replay_answered_by_noida_db_counts_as_success() {
+        // Recorded from noida-db 0.2.0 (the test emulator) re-sending two created documents.
+        let body = r#"{"errors":true,"items":[{"create":{"error":{"reason":"[t-0-1]: version conflict, document already exists","root_cause":[{"reason":"[t-0-1]: version conflict, document already exists","type":"version_conflict_engine_exception"}],"type":"version_conflict_engine_exception"},"status":409}},{"create":{"_id":"t-0-2","_index":"logs-a-2025.01.15","_primary_term":1,"_seq_no":1,"_shards":{"failed":0,"successful":1,"total":2},"_version":1,"result":"created","status":201}}],"took":0}"#;
+        assert_eq!(
+            parse_response(body.as_bytes(), 2).unwrap(),
+            [ItemOutcome::AlreadyExists, ItemOutcome::Created]
+        );
+    }
+
+    #[test]
     fn malformed_responses_are_errors() {
         assert!(matches!(
             parse_response(b"<html>", 1),
