@@ -279,6 +279,14 @@ fn kind(v: &Json) -> &'static str {
 /// Calls `f` with the path's segments, borrowed from `path` unless it uses escapes.
 fn with_segments<R>(path: &str, f: impl FnOnce(&[&str]) -> R) -> Result<R, ApplyError> {
     let bad = || ApplyError::BadPath(path.to_owned());
+    // Most edits touch a top-level field: no splitting, no allocation.
+    if !path.contains(['.', '\\']) {
+        return if path.is_empty() {
+            Err(bad())
+        } else {
+            Ok(f(&[path]))
+        };
+    }
     if path.contains('\\') {
         let parsed = Path::parse(path).ok_or_else(bad)?;
         let segments: Vec<&str> = parsed.segments().iter().map(|s| s.key.as_str()).collect();
