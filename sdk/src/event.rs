@@ -12,6 +12,17 @@ pub struct Event<'e> {
     fields: &'e EventFields<'e>,
     reply: &'e mut ReplyWriter,
     mark: usize,
+    /// A one-word Bloom filter of the paths set or removed in this event, so reading a
+    /// path that was never edited does not re-decode the edits.
+    edited: u64,
+}
+
+/// The filter bit of a path (FNV-1a).
+fn path_bit(path: &[u8]) -> u64 {
+    let hash = path.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    1 << (hash & 63)
 }
 
 impl<'e> Event<'e> {
@@ -28,6 +39,7 @@ impl<'e> Event<'e> {
             fields,
             reply,
             mark,
+            edited: 0,
         }
     }
 
@@ -73,17 +85,20 @@ impl<'e> Event<'e> {
 
     /// Sets a field, creating parent objects as needed.
     pub fn set<'v>(&mut self, path: &str, value: impl Into<Value<'v>>) {
+        self.edited |= path_bit(path.as_bytes());
         self.reply.set(path, value.into());
     }
 
     /// Sets a field to an object or array given as JSON text (the host parses it; invalid
     /// JSON sends the event to the dead-letter output).
     pub fn set_json(&mut self, path: &str, json: &str) {
+        self.edited |= path_bit(path.as_bytes());
         self.reply.set(path, Value::Json(json));
     }
 
     /// Removes a field, if present.
     pub fn remove(&mut self, path: &str) {
+        self.edited |= path_bit(path.as_bytes());
         self.reply.remove(path);
     }
 
@@ -100,7 +115,18 @@ impl<'e> Event<'e> {
     /// The plugin's own last write to `path` in this event: `Some(Some(v))` set,
     /// `Some(None)` removed (or an ancestor removed or replaced), `None` untouched.
     fn own_write(&self, path: &str) -> Option<Option<Value<'_>>> {
-        if self.reply.mark() == self.mark {
+        if self.edited == 0 {
+            return None;
+        }
+        // The path itself or any parent of it may have been edited.
+        let bytes = path.as_bytes();
+        let mut candidates = path_bit(bytes);
+        for (i, b) in bytes.iter().enumerate() {
+            if *b == b'.' {
+                candidates |= path_bit(&bytes[..i]);
+            }
+        }
+        if self.edited & candidates == 0 {
             return None;
         }
         let under = |parent: &str| {
@@ -117,5 +143,56 @@ impl<'e> Event<'e> {
             }
         }
         last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_wire::{BatchReader, BatchWriter, EventFields, ReplyWriter, Value};
+
+    use super::Event;
+
+    /// Runs `f` on an event whose declared `reads` hold the given values.
+    fn with_event(reads: &[&str], values: &[Value<'_>], f: impl FnOnce(&mut Event<'_>)) {
+        let names: Vec<String> = reads.iter().map(|s| s.to_string()).collect();
+        let mut w = BatchWriter::new(names.len());
+        for v in values {
+            w.slot(Some(*v));
+        }
+        w.begin_found();
+        w.end_event();
+        let mut r = BatchReader::new(w.as_bytes()).unwrap();
+        let mut fields = EventFields::default();
+        assert!(r.next_event(&mut fields).unwrap());
+        let mut reply = ReplyWriter::default();
+        let mut event = Event::new(&names, false, &fields, &mut reply);
+        f(&mut event);
+    }
+
+    #[test]
+    fn reads_see_own_writes_and_removals_of_parents() {
+        with_event(
+            &["level", "geo.city", "path"],
+            &[Value::Str("warn"), Value::Str("Rome"), Value::Str("/x")],
+            |e| {
+                assert_eq!(e.get_str("level"), Some("warn"));
+                e.set("level", "WARNING");
+                assert_eq!(e.get_str("level"), Some("WARNING"));
+                assert_eq!(
+                    e.get_str("path"),
+                    Some("/x"),
+                    "untouched paths read the batch"
+                );
+                e.remove("geo");
+                assert_eq!(
+                    e.get("geo.city"),
+                    None,
+                    "removing a parent removes the child"
+                );
+                e.set("path", "/y");
+                e.remove("path");
+                assert_eq!(e.get("path"), None, "the last edit wins");
+            },
+        );
     }
 }
