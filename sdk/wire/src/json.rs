@@ -292,11 +292,24 @@ fn with_segments<R>(path: &str, f: impl FnOnce(&[&str]) -> R) -> Result<R, Apply
         let segments: Vec<&str> = parsed.segments().iter().map(|s| s.key.as_str()).collect();
         return Ok(f(&segments));
     }
-    let segments: Vec<&str> = path.split('.').collect();
-    if segments.iter().any(|s| s.is_empty()) {
-        return Err(bad());
+    // Up to eight segments on the stack; deeper paths are rare enough to allocate.
+    let mut stack = [""; 8];
+    let mut depth = 0;
+    for seg in path.split('.') {
+        if seg.is_empty() {
+            return Err(bad());
+        }
+        if depth == stack.len() {
+            let segments: Vec<&str> = path.split('.').collect();
+            if segments.iter().any(|s| s.is_empty()) {
+                return Err(bad());
+            }
+            return Ok(f(&segments));
+        }
+        stack[depth] = seg;
+        depth += 1;
     }
-    Ok(f(&segments))
+    Ok(f(&stack[..depth]))
 }
 
 /// A segment's array index, when it is all digits.
@@ -531,6 +544,23 @@ mod tests {
         assert_eq!(event, json!({"tags": ["old", "new"]}));
         let mut bad = json!({"tags": 5});
         assert!(apply(&mut bad, &Edit::Tag("x")).is_err());
+    }
+
+    #[test]
+    fn deep_paths_and_empty_segments() {
+        let mut event = json!({});
+        let deep = "a.b.c.d.e.f.g.h.i.j";
+        apply(&mut event, &Edit::Set(deep, Value::Int(1))).unwrap();
+        assert_eq!(event["a"]["b"]["c"]["d"]["e"]["f"]["g"]["h"]["i"]["j"], 1);
+        for bad in ["a..b", "a.b.c.d.e.f.g.h.i..j", ".a", ""] {
+            assert!(
+                matches!(
+                    apply(&mut event, &Edit::Set(bad, Value::Null)),
+                    Err(ApplyError::BadPath(_))
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
