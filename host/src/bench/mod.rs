@@ -8,6 +8,7 @@
 mod bundled;
 mod corpus;
 mod native;
+pub mod pipeline;
 pub mod reload;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,8 @@ pub enum Suite {
     Bundled,
     /// Hot reload under load: swap time and throughput dip (runs `weir run` itself).
     Reload,
+    /// File → the bundled plugins → file at 1 and 2 workers: events/s, CPU, RSS, scaling.
+    Pipeline,
 }
 
 /// What to measure.
@@ -179,7 +182,9 @@ fn pairs(engine: &WasmEngine, opts: &BenchOptions) -> anyhow::Result<Vec<Pair>> 
                 },
             ]
         }
-        Suite::Reload => bail!("the reload suite runs through bench::reload::run"),
+        Suite::Reload | Suite::Pipeline => {
+            bail!("this suite runs `weir run` itself, not a chain in-process")
+        }
         Suite::Bundled => {
             let toml = format!(
                 "[source]\ntype = \"stdin\"\n[sink]\ntype = \"stdout\"\nroute_field = \"route\"\n{}",

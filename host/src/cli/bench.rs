@@ -35,6 +35,20 @@ pub(crate) struct BenchArgs {
 }
 
 pub(crate) fn bench(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.suite == Suite::Pipeline {
+        let opts = bench::pipeline::PipelineOptions {
+            events: args.events,
+            rounds: args.rounds.max(1),
+            wasm_dir: args.wasm_dir.clone(),
+            geoip_db: args.geoip_db.clone(),
+        };
+        let results = bench::pipeline::run(&opts)?;
+        return Ok(bench::pipeline::print(
+            opts.events,
+            &results,
+            &mut std::io::stdout(),
+        )?);
+    }
     if args.suite == Suite::Reload {
         let opts = bench::reload::ReloadOptions {
             events: args.events,

@@ -1,0 +1,164 @@
+//! `weir bench --suite pipeline`: file → the four bundled plugins → file through the real
+//! `weir run` (this binary), at 1 and 2 workers. Reports events/s, the process's CPU
+//! seconds (user + sys) per million events, and peak RSS, each a median over rounds, and
+//! the scaling ratio of 2 workers to 1.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use super::{bundled, generate, median};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// Events in the corpus file.
+    pub events: usize,
+    /// Runs per worker count.
+    pub rounds: usize,
+    /// Directory of the bundled plugins.
+    pub wasm_dir: PathBuf,
+    /// GeoIP database.
+    pub geoip_db: PathBuf,
+}
+
+/// One worker count's runs.
+#[derive(Debug, Clone)]
+pub struct WorkerRuns {
+    /// Chain workers.
+    pub workers: usize,
+    /// Events/s per run.
+    pub rate: Vec<f64>,
+    /// CPU seconds per million events, per run.
+    pub cpu_per_million: Vec<f64>,
+    /// Peak RSS in MiB, per run.
+    pub rss_mib: Vec<f64>,
+}
+
+/// Children's CPU time so far (user + sys of waited-for children), from `/proc/self/stat`.
+/// Linux's clock tick is 100 Hz (`USER_HZ`).
+fn children_cpu() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat")
+        .context("reading /proc/self/stat (Linux only)")?;
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 16 and 17 of stat (cutime, cstime) are 14 and 15 after the name.
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok(Duration::from_millis((tick(13) + tick(14)) * 10))
+}
+
+/// A running child's peak RSS so far, from `/proc/<pid>/status`.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::env::current_dir()
+        .map(|d| d.join(p))
+        .unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Runs the benchmark.
+pub fn run(opts: &PipelineOptions) -> anyhow::Result<Vec<WorkerRuns>> {
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("in.ndjson");
+    std::fs::write(&input, generate(opts.events, 0x5eed).join("\n"))?;
+    let plugins = bundled::plugins_toml(&absolute(&opts.wasm_dir), &absolute(&opts.geoip_db));
+    let exe = std::env::current_exe()?;
+    let mut results: Vec<WorkerRuns> = [1, 2]
+        .map(|workers| WorkerRuns {
+            workers,
+            rate: Vec::new(),
+            cpu_per_million: Vec::new(),
+            rss_mib: Vec::new(),
+        })
+        .to_vec();
+    for _ in 0..opts.rounds {
+        // Alternate worker counts within a round, so machine noise hits both alike.
+        for runs in &mut results {
+            let config = dir.path().join(format!("pipeline-{}.toml", runs.workers));
+            std::fs::write(
+                &config,
+                format!(
+                    "[source]\ntype = \"file\"\npath = {input:?}\n[sink]\ntype = \"file\"\npath = \"out.ndjson\"\n\
+                     [dead_letter]\ntype = \"file\"\npath = \"dead.ndjson\"\n[pipeline]\nworkers = {}\n{plugins}",
+                    runs.workers
+                ),
+            )?;
+            let cpu_before = children_cpu()?;
+            let started = Instant::now();
+            let mut child = Command::new(&exe)
+                .args(["run", "--config"])
+                .arg(&config)
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("cannot start weir run")?;
+            let mut peak = 0;
+            let status = loop {
+                if let Some(kib) = peak_rss_kib(child.id()) {
+                    peak = peak.max(kib);
+                }
+                if let Some(status) = child.try_wait()? {
+                    break status;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            };
+            if !status.success() {
+                bail!("weir run failed ({status}); build the plugins first: ./scripts/build-plugins.sh");
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            let cpu = (children_cpu()? - cpu_before).as_secs_f64();
+            runs.rate.push(opts.events as f64 / elapsed);
+            runs.cpu_per_million.push(cpu / opts.events as f64 * 1e6);
+            runs.rss_mib.push(peak as f64 / 1024.0);
+        }
+    }
+    Ok(results)
+}
+
+/// Prints the figures.
+pub fn print(
+    events: usize,
+    results: &[WorkerRuns],
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    writeln!(out, "{events} events per run, file -> normalize, geoip, redact, route -> file (medians, min-max)")?;
+    let range = |v: &[f64]| {
+        v.iter()
+            .fold((f64::MAX, 0f64), |(lo, hi), x| (lo.min(*x), hi.max(*x)))
+    };
+    for r in results {
+        let (rl, rh) = range(&r.rate);
+        let (cl, ch) = range(&r.cpu_per_million);
+        writeln!(
+            out,
+            "{} worker(s): {:.0} events/s ({rl:.0}-{rh:.0}); {:.2} CPU s per 1M events ({cl:.2}-{ch:.2}); peak RSS {:.0} MiB",
+            r.workers,
+            median(&r.rate),
+            median(&r.cpu_per_million),
+            median(&r.rss_mib)
+        )?;
+    }
+    if let [one, two] = results {
+        writeln!(
+            out,
+            "scaling, 2 workers / 1 worker: {:.2}x",
+            median(&two.rate) / median(&one.rate)
+        )?;
+    }
+    Ok(())
+}
