@@ -14,7 +14,6 @@ use weir_route::rules::{seed_rules, Rule as RouteRule};
 use weir_wire::mmdb::{locate, open_file, FileReader};
 use weir_wire::Value;
 
-const SECRET_KEYS: [&str; 5] = ["password", "token", "secret", "authorization", "api_key"];
 const NUMERIC: [&str; 3] = ["duration_ms", "status_code", "performance.duration_ms"];
 
 /// Everything the native chain needs, built once.
@@ -25,6 +24,8 @@ pub struct Native {
     redact_rules: Vec<RedactRule>,
     email: Regex,
     route_rules: Vec<RouteRule>,
+    /// redact's default secret keys.
+    secret_keys: Vec<String>,
 }
 
 impl Native {
@@ -45,6 +46,7 @@ impl Native {
             redact_rules,
             email: Regex::new(weir_redact::EMAIL_PATTERN)?,
             route_rules: seed_rules(),
+            secret_keys: weir_redact::Config::default().secret_keys,
         })
     }
 
@@ -147,7 +149,7 @@ impl Native {
     }
 
     fn redact(&self, map: &mut Map<String, Json>) {
-        remove_secrets(map);
+        super::native::remove_keys(map, &self.secret_keys);
         if let Some(masked) = map
             .get("email")
             .and_then(Json::as_str)
@@ -300,21 +302,6 @@ fn coerce(map: &mut Map<String, Json>, field: &str) {
     parent.insert(format!("{key}_invalid"), moved);
     parent.shift_remove(key);
     add_tag(map, weir_normalize::TAG_NUMERIC);
-}
-
-fn remove_secrets(map: &mut Map<String, Json>) {
-    map.retain(|k, _| !SECRET_KEYS.iter().any(|s| s.eq_ignore_ascii_case(k)));
-    for v in map.values_mut() {
-        remove_nested(v);
-    }
-}
-
-fn remove_nested(v: &mut Json) {
-    match v {
-        Json::Object(m) => remove_secrets(m),
-        Json::Array(items) => items.iter_mut().for_each(remove_nested),
-        _ => {}
-    }
 }
 
 /// The `[[plugins]]` entries giving the bundled plugins the settings `Native` mirrors.

@@ -10,6 +10,7 @@ mod corpus;
 mod native;
 pub mod pipeline;
 pub mod reload;
+mod spawn;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

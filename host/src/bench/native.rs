@@ -2,7 +2,7 @@
 //! chain is measured against. Same semantics as the `weir-bench-ops` plugin, sharing its
 //! pure helpers so the two cannot drift apart.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use weir_bench_ops::{mask_email, path_pattern, SECRETS};
 
 /// Parses, applies the first `ops` ops (1 to 4, in chain order), serialises survivors.
@@ -28,7 +28,7 @@ pub fn process(lines: &[String], ops: usize, out: &mut Vec<u8>) {
             {
                 map.insert("email".into(), Value::String(masked));
             }
-            remove_secrets(&mut event);
+            remove_keys(map, &SECRETS);
         }
         let Value::Object(map) = &mut event else {
             continue;
@@ -54,13 +54,16 @@ pub fn process(lines: &[String], ops: usize, out: &mut Vec<u8>) {
     }
 }
 
-fn remove_secrets(value: &mut Value) {
+/// Removes the keys named in `keys` (case-insensitive) from `map` and everything below it.
+pub(super) fn remove_keys<S: AsRef<str>>(map: &mut Map<String, Value>, keys: &[S]) {
+    map.retain(|k, _| !keys.iter().any(|s| s.as_ref().eq_ignore_ascii_case(k)));
+    map.values_mut().for_each(|v| remove_keys_below(v, keys));
+}
+
+fn remove_keys_below<S: AsRef<str>>(value: &mut Value, keys: &[S]) {
     match value {
-        Value::Object(map) => {
-            map.retain(|k, _| !SECRETS.iter().any(|s| s.eq_ignore_ascii_case(k)));
-            map.values_mut().for_each(remove_secrets);
-        }
-        Value::Array(items) => items.iter_mut().for_each(remove_secrets),
+        Value::Object(map) => remove_keys(map, keys),
+        Value::Array(items) => items.iter_mut().for_each(|v| remove_keys_below(v, keys)),
         _ => {}
     }
 }

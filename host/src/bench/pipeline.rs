@@ -3,13 +3,13 @@
 //! seconds (user + sys) per million events, and peak RSS, each a median over rounds, and
 //! the scaling ratio of 2 workers to 1.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use super::{bundled, generate, median};
+use super::median;
+use super::spawn::FilePipeline;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -64,19 +64,9 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn absolute(p: &Path) -> PathBuf {
-    std::env::current_dir()
-        .map(|d| d.join(p))
-        .unwrap_or_else(|_| p.to_path_buf())
-}
-
 /// Runs the benchmark.
 pub fn run(opts: &PipelineOptions) -> anyhow::Result<Vec<WorkerRuns>> {
-    let dir = tempfile::tempdir()?;
-    let input = dir.path().join("in.ndjson");
-    std::fs::write(&input, generate(opts.events, 0x5eed).join("\n"))?;
-    let plugins = bundled::plugins_toml(&absolute(&opts.wasm_dir), &absolute(&opts.geoip_db));
-    let exe = std::env::current_exe()?;
+    let setup = FilePipeline::new(opts.events, &opts.wasm_dir, &opts.geoip_db)?;
     let mut results: Vec<WorkerRuns> = [1, 2]
         .map(|workers| WorkerRuns {
             workers,
@@ -88,25 +78,11 @@ pub fn run(opts: &PipelineOptions) -> anyhow::Result<Vec<WorkerRuns>> {
     for _ in 0..opts.rounds {
         // Alternate worker counts within a round, so machine noise hits both alike.
         for runs in &mut results {
-            let config = dir.path().join(format!("pipeline-{}.toml", runs.workers));
-            std::fs::write(
-                &config,
-                format!(
-                    "[source]\ntype = \"file\"\npath = {input:?}\n[sink]\ntype = \"file\"\npath = \"out.ndjson\"\n\
-                     [dead_letter]\ntype = \"file\"\npath = \"dead.ndjson\"\n[pipeline]\nworkers = {}\n{plugins}",
-                    runs.workers
-                ),
-            )?;
             let cpu_before = children_cpu()?;
             let started = Instant::now();
-            let mut child = Command::new(&exe)
-                .args(["run", "--config"])
-                .arg(&config)
-                .current_dir(dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("cannot start weir run")?;
+            let name = format!("pipeline-{}.toml", runs.workers);
+            let mut child =
+                setup.spawn(&name, &format!("[pipeline]\nworkers = {}\n", runs.workers))?;
             let mut peak = 0;
             let status = loop {
                 if let Some(kib) = peak_rss_kib(child.id()) {

@@ -3,13 +3,13 @@
 //! once with a reload every `interval`, and reports the swap time of each reload (trigger
 //! to the first batch on the new chain, from `/status`) and the throughput dip.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
-use super::{bundled, generate, median};
+use super::median;
+use super::spawn::FilePipeline;
 use crate::admin::client::request;
 
 /// What to run.
@@ -48,19 +48,9 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-fn absolute(p: &Path) -> PathBuf {
-    std::env::current_dir()
-        .map(|d| d.join(p))
-        .unwrap_or_else(|_| p.to_path_buf())
-}
-
 /// Runs the benchmark.
 pub fn run(opts: &ReloadOptions) -> anyhow::Result<ReloadReport> {
-    let dir = tempfile::tempdir()?;
-    let input = dir.path().join("in.ndjson");
-    std::fs::write(&input, generate(opts.events, 0x5eed).join("\n"))?;
-    let plugins = bundled::plugins_toml(&absolute(&opts.wasm_dir), &absolute(&opts.geoip_db));
-    let exe = std::env::current_exe()?;
+    let setup = FilePipeline::new(opts.events, &opts.wasm_dir, &opts.geoip_db)?;
     let mut report = ReloadReport {
         swaps: Vec::new(),
         steady: Vec::new(),
@@ -70,23 +60,11 @@ pub fn run(opts: &ReloadOptions) -> anyhow::Result<ReloadReport> {
     for round in 0..opts.rounds * 2 {
         let reloading = round % 2 == 1;
         let port = free_port()?;
-        let config = dir.path().join("pipeline.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[source]\ntype = \"file\"\npath = {input:?}\n[sink]\ntype = \"file\"\npath = \"out.ndjson\"\n\
-                 [dead_letter]\ntype = \"file\"\npath = \"dead.ndjson\"\n[admin]\nlisten = \"127.0.0.1:{port}\"\n{plugins}"
-            ),
-        )?;
         let started = Instant::now();
-        let mut child = Command::new(&exe)
-            .args(["run", "--config"])
-            .arg(&config)
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start weir run")?;
+        let mut child = setup.spawn(
+            "pipeline.toml",
+            &format!("[admin]\nlisten = \"127.0.0.1:{port}\"\n"),
+        )?;
         if reloading {
             let ready_by = Instant::now() + Duration::from_secs(30);
             while !matches!(request(port, "GET", "/ready", None), Ok((200, _))) {

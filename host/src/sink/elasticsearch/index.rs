@@ -123,15 +123,21 @@ impl IndexTemplate {
     }
 }
 
+/// Characters Elasticsearch refuses in an index name.
+fn forbidden(c: char) -> bool {
+    matches!(
+        c,
+        '\\' | '/' | '*' | '?' | '"' | '<' | '>' | '|' | ' ' | ',' | '#' | ':'
+    )
+}
+
 /// Appends a field value lower-cased, with characters an index name cannot hold as `_`.
 fn push_safe(name: &mut String, value: &str) {
     for c in value.chars() {
-        match c {
-            '\\' | '/' | '*' | '?' | '"' | '<' | '>' | '|' | ' ' | ',' | '#' | ':' => {
-                name.push('_')
-            }
-            c if c.is_control() => name.push('_'),
-            c => name.extend(c.to_lowercase()),
+        if forbidden(c) || c.is_control() {
+            name.push('_');
+        } else {
+            name.extend(c.to_lowercase());
         }
     }
 }
@@ -156,12 +162,7 @@ pub fn validate(name: &str) -> Result<(), IndexError> {
     if name.chars().any(|c| c.is_uppercase()) {
         return fail("contains upper case");
     }
-    if name.chars().any(|c| {
-        matches!(
-            c,
-            '\\' | '/' | '*' | '?' | '"' | '<' | '>' | '|' | ' ' | ',' | '#' | ':'
-        )
-    }) {
+    if name.chars().any(forbidden) {
         return fail("contains one of \\ / * ? \" < > | space , # :");
     }
     Ok(())
