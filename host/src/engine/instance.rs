@@ -79,11 +79,6 @@ impl PluginInstance {
         })
     }
 
-    /// The fields this instance declared.
-    pub fn plan(&self) -> &ReadPlan {
-        &self.plan
-    }
-
     /// Sends the events' declared fields to the plugin and returns its reply buffer.
     pub fn process(&mut self, events: &[Event]) -> Result<Vec<u8>, PluginFailure> {
         self.batch.clear();

@@ -83,11 +83,6 @@ impl WasmEngine {
             _ticker: ticker,
         })
     }
-
-    /// The wasmtime engine.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
 }
 
 /// wasmtime 48 has its own error type; this carries its full message into `anyhow`.
