@@ -4,13 +4,40 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-/// Where an event came from: enough to find it again, and to commit past it.
+/// Where an event came from: enough to find it again, to commit past it, and to give it
+/// an `_id` that is the same every time it is replayed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     /// The input: a file path, `stdin`, or a Kafka topic.
     pub source: Arc<str>,
+    /// The Kafka partition; `None` for files and stdin.
+    pub partition: Option<i32>,
     /// 1-based line number in a file, or the offset in a Kafka partition.
     pub position: u64,
+    /// The Kafka record's timestamp (ms since the epoch), so an event without
+    /// `@timestamp` is filed under the same dated index however late it is replayed.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl Origin {
+    /// A line of a file (or stdin).
+    pub fn line(source: Arc<str>, line: u64) -> Self {
+        Origin {
+            source,
+            partition: None,
+            position: line,
+            timestamp_ms: None,
+        }
+    }
+
+    /// The document `_id`: `topic-partition-offset` for Kafka, `source-line` otherwise.
+    /// Stable across replays, which is what makes `create` writes idempotent.
+    pub fn document_id(&self) -> String {
+        match self.partition {
+            Some(p) => format!("{}-{p}-{}", self.source, self.position),
+            None => format!("{}-{}", self.source, self.position),
+        }
+    }
 }
 
 /// A parsed event on its way through the chain.
@@ -35,6 +62,9 @@ pub enum Stage {
     Plugin(Arc<str>),
     /// The sink refused it.
     Sink,
+    /// Elasticsearch rejected the document (a per-item 4xx such as a mapping conflict), or
+    /// retries were bounded by config and ran out.
+    Elasticsearch,
 }
 
 /// An event that could not be processed, with why and where.
@@ -52,21 +82,35 @@ pub struct DeadLetter {
 
 impl DeadLetter {
     /// Appends this entry as one JSON line: `event` (the original text), `reason`,
-    /// `stage` (`decode`, `plugin` or `sink`), `plugin` (when a plugin), `source`, `position`.
+    /// `stage` (`decode`, `plugin`, `sink` or `elasticsearch`), `plugin` (when a plugin),
+    /// then `topic`, `partition`, `offset` for Kafka input or `source`, `position` otherwise.
     pub fn write_json_line(&self, out: &mut Vec<u8>) {
         let (stage, plugin) = match &self.stage {
             Stage::Decode => ("decode", None),
             Stage::Plugin(name) => ("plugin", Some(&**name)),
             Stage::Sink => ("sink", None),
+            Stage::Elasticsearch => ("elasticsearch", None),
         };
-        let entry = serde_json::json!({
+        let mut entry = serde_json::json!({
             "event": self.raw,
             "reason": self.reason,
             "stage": stage,
             "plugin": plugin,
-            "source": &*self.origin.source,
-            "position": self.origin.position,
         });
+        if let Value::Object(map) = &mut entry {
+            let o = &self.origin;
+            match o.partition {
+                Some(partition) => {
+                    map.insert("topic".into(), Value::from(&*o.source));
+                    map.insert("partition".into(), Value::from(partition));
+                    map.insert("offset".into(), Value::from(o.position));
+                }
+                None => {
+                    map.insert("source".into(), Value::from(&*o.source));
+                    map.insert("position".into(), Value::from(o.position));
+                }
+            }
+        }
         let _ = serde_json::to_writer(&mut *out, &entry);
         out.push(b'\n');
     }
@@ -116,10 +160,7 @@ mod tests {
     use super::*;
 
     fn origin() -> Origin {
-        Origin {
-            source: "in.ndjson".into(),
-            position: 7,
-        }
+        Origin::line("in.ndjson".into(), 7)
     }
 
     #[test]
@@ -158,6 +199,31 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({"event": "{bad", "reason": "r", "stage": "plugin", "plugin": "geo", "source": "in.ndjson", "position": 7})
+        );
+    }
+
+    #[test]
+    fn kafka_entries_name_topic_partition_and_offset_and_ids_are_stable() {
+        let origin = Origin {
+            source: "python-logs".into(),
+            partition: Some(3),
+            position: 42,
+            timestamp_ms: Some(1),
+        };
+        assert_eq!(origin.document_id(), "python-logs-3-42");
+        assert_eq!(Origin::line("in.ndjson".into(), 7).document_id(), "in.ndjson-7");
+        let dl = DeadLetter {
+            raw: "x".into(),
+            reason: "invalid JSON".into(),
+            stage: Stage::Decode,
+            origin,
+        };
+        let mut out = Vec::new();
+        dl.write_json_line(&mut out);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"event": "x", "reason": "invalid JSON", "stage": "decode", "plugin": null, "topic": "python-logs", "partition": 3, "offset": 42})
         );
     }
 }

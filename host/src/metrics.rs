@@ -76,3 +76,45 @@ pub fn generation(id: u64) {
 pub fn swap(elapsed: Duration) {
     histogram!("weir_reload_swap_seconds").record(elapsed.as_secs_f64());
 }
+
+/// Offset commits of the Kafka source: how many partitions' watermarks moved, and
+/// whether the commit succeeded.
+pub fn kafka_commit(partitions: usize, ok: bool) {
+    let outcome = if ok { "ok" } else { "failed" };
+    counter!("weir_kafka_commits_total", "outcome" => outcome).increment(1);
+    counter!("weir_kafka_committed_partitions_total").increment(partitions as u64);
+}
+
+/// Whether the Kafka source is paused for backpressure (1) or consuming (0).
+pub fn kafka_paused(paused: bool) {
+    gauge!("weir_kafka_paused").set(if paused { 1.0 } else { 0.0 });
+    if paused {
+        counter!("weir_kafka_pauses_total").increment(1);
+    }
+}
+
+/// One `_bulk` request: its outcome (`ok`, `retry`, `error`) and round-trip time.
+pub fn es_bulk(outcome: &'static str, docs: usize, elapsed: Duration) {
+    counter!("weir_es_bulk_requests_total", "outcome" => outcome).increment(1);
+    counter!("weir_es_bulk_documents_total", "outcome" => outcome).increment(docs as u64);
+    histogram!("weir_es_bulk_seconds").record(elapsed.as_secs_f64());
+}
+
+/// Per-item results of `_bulk` responses.
+pub fn es_items(created: u64, existing: u64, rejected: u64, retried: u64) {
+    for (result, n) in [
+        ("created", created),
+        ("already_exists", existing),
+        ("rejected", rejected),
+        ("retried", retried),
+    ] {
+        if n > 0 {
+            counter!("weir_es_items_total", "result" => result).increment(n);
+        }
+    }
+}
+
+/// Bulk requests currently being sent or retried.
+pub fn es_in_flight(requests: usize) {
+    gauge!("weir_es_requests_in_flight").set(requests as f64);
+}

@@ -21,6 +21,7 @@ use crate::config::LoadedConfig;
 use crate::engine::{Chain, PluginStats, WasmEngine};
 use crate::event::Origin;
 use crate::pipeline::{load_plugins, process_records, start_chain};
+use crate::sink::Encoding;
 use crate::source::Record;
 
 pub use corpus::generate;
@@ -103,10 +104,7 @@ fn records(lines: &[String]) -> Vec<Record> {
         .map(|(i, l)| Record {
             text: l.clone(),
             bad_utf8: false,
-            origin: Origin {
-                source: source.clone(),
-                position: i as u64 + 1,
-            },
+            origin: Origin::line(source.clone(), i as u64 + 1),
         })
         .collect()
 }
@@ -116,8 +114,11 @@ fn records(lines: &[String]) -> Vec<Record> {
 fn run_wasm(chain: &mut Chain, batches: Vec<Vec<Record>>, keep: Option<&mut Vec<u8>>) -> Duration {
     let started = Instant::now();
     let mut kept = Vec::new();
+    let encoding = Encoding::Lines {
+        route_field: Some("route".into()),
+    };
     for batch in batches {
-        let result = process_records(chain, batch, usize::MAX, Some("route"), None);
+        let result = process_records(chain, batch, usize::MAX, &encoding, None);
         if keep.is_some() {
             kept.extend_from_slice(&result.events);
         }

@@ -5,7 +5,8 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::pipeline::{load_plugins, process_records, start_chain};
-use crate::source::{LineSource, Source};
+use crate::sink::Encoding;
+use crate::source::LineSource;
 
 pub(crate) fn test(config: &Path, input: &Path) -> anyhow::Result<()> {
     let (loaded, engine) = super::load(config)?;
@@ -27,7 +28,9 @@ pub(crate) fn test(config: &Path, input: &Path) -> anyhow::Result<()> {
             &mut chain,
             records,
             loaded.pipeline.pipeline.max_event_bytes,
-            Some("@route"),
+            &Encoding::Lines {
+                route_field: Some("@route".into()),
+            },
             Some(&mut trace),
         );
         writeln!(out, "── {}:{line}", input.display())?;

@@ -232,6 +232,14 @@ impl LoadedConfig {
                 .validate()
                 .map_err(|m| invalid(None, format!("admin.{m}")))?;
         }
+        if let SourceConfig::Kafka(kafka) = &pipeline.source {
+            kafka.validate().map_err(|m| invalid(None, m))?;
+        }
+        pipeline.sink.validate().map_err(|m| invalid(None, m))?;
+        pipeline
+            .dead_letter
+            .validate(&pipeline.source)
+            .map_err(|m| invalid(None, m))?;
         if pipeline.pipeline.workers == Some(0) {
             return Err(invalid(None, "pipeline.workers: must be at least 1".into()));
         }

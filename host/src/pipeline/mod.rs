@@ -7,7 +7,6 @@ mod stats;
 mod watch;
 mod worker;
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver};
 use std::sync::Arc;
@@ -17,7 +16,7 @@ use anyhow::Context;
 
 use crate::config::LoadedConfig;
 use crate::engine::{Chain, LoadedPlugin, WasmEngine};
-use crate::source::{self, Record};
+use crate::source::{self, Chunk, Receipt, Source};
 
 pub use reload::{Generation, Handoff, LastReload, ReloadStatus, Supervisor};
 pub use stats::{Progress, RunStats, Summary};
@@ -43,9 +42,12 @@ pub fn start_chain(plugins: &[Arc<LoadedPlugin>]) -> anyhow::Result<Chain> {
     })
 }
 
-/// Runs the pipeline to the end of its input and returns what happened. While it runs,
-/// the chain reloads on a change to the config or a plugin, on `SIGHUP`, and on
-/// `POST /reload` when the admin endpoint is on.
+/// Runs the pipeline to the end of its input (or, for Kafka, until SIGTERM or SIGINT) and
+/// returns what happened. While it runs, the chain reloads on a change to the config or a
+/// plugin, on `SIGHUP`, and on `POST /reload` when the admin endpoint is on.
+///
+/// A first SIGTERM/SIGINT stops reading, lets everything in flight reach the sink and
+/// commits; a second one exits at once (nothing is lost: uncommitted events are re-read).
 pub fn run(
     config: &LoadedConfig,
     engine: &WasmEngine,
@@ -58,11 +60,15 @@ pub fn run(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     // First, so that everything from the first load on is recorded.
     let metrics = crate::metrics::install();
+    let stop = stop_on_signals()?;
     let (supervisor, chains) = Supervisor::start(engine.clone(), config.clone(), workers)?;
-    let mut source = source::open(&config.pipeline.source)?;
-    let mut sink = config.pipeline.sink.open()?;
-    let mut dead_out = config.pipeline.dead_letter.open()?;
-    let route_field = config.pipeline.sink.route_field().map(str::to_owned);
+    let encoding = config.pipeline.sink.encoding()?;
+    let sink = config.pipeline.sink.open(
+        &config.pipeline.dead_letter,
+        &config.pipeline.source,
+        stats.clone(),
+    )?;
+    let source = source::open(&config.pipeline.source, stop)?;
     let ready = Arc::new(AtomicBool::new(false));
     let _admin = match (&config.pipeline.admin, metrics) {
         (Some(admin), Some(metrics)) => Some(crate::admin::AdminServer::start(
@@ -79,19 +85,19 @@ pub fn run(
 
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let mut inputs = Vec::with_capacity(workers);
-        let mut outputs: Vec<Receiver<WorkerOutput>> = Vec::with_capacity(workers);
+        let mut outputs: Vec<Receiver<(WorkerOutput, Receipt)>> = Vec::with_capacity(workers);
         let mut handoffs = Vec::with_capacity(workers);
         for mut chain in chains {
-            let (in_tx, in_rx) = sync_channel::<Vec<Record>>(2);
-            let (out_tx, out_rx) = sync_channel::<WorkerOutput>(2);
+            let (in_tx, in_rx) = sync_channel::<Chunk>(2);
+            let (out_tx, out_rx) = sync_channel::<(WorkerOutput, Receipt)>(2);
             let (handoff_tx, handoff_rx) = channel::<Handoff>();
             inputs.push(in_tx);
             outputs.push(out_rx);
             handoffs.push(handoff_tx);
-            let route_field = route_field.clone();
+            let encoding = encoding.clone();
             let supervisor = supervisor.clone();
             scope.spawn(move || {
-                for records in in_rx {
+                for chunk in in_rx {
                     // A batch boundary: the newest generation handed over, if any, takes over.
                     let mut swapped = None;
                     while let Ok(handoff) = handoff_rx.try_recv() {
@@ -100,15 +106,15 @@ pub fn run(
                     }
                     let out = process_records(
                         &mut chain,
-                        records,
+                        chunk.records,
                         run.max_event_bytes,
-                        route_field.as_deref(),
+                        &encoding,
                         None,
                     );
                     if let Some((generation, triggered)) = swapped {
                         supervisor.record_swap(generation, triggered.elapsed());
                     }
-                    if out_tx.send(out).is_err() {
+                    if out_tx.send((out, chunk.receipt)).is_err() {
                         break;
                     }
                 }
@@ -116,41 +122,50 @@ pub fn run(
         }
         supervisor.connect_workers(handoffs);
         let batch_size = run.batch_size;
-        let reader = scope.spawn(move || -> std::io::Result<()> {
+        let reader = scope.spawn(move || -> anyhow::Result<Box<dyn Source>> {
+            let mut source = source;
             for turn in 0.. {
-                let mut chunk = Vec::with_capacity(batch_size);
-                let more = source.read_chunk(batch_size, &mut chunk)?;
-                if !chunk.is_empty() && inputs[turn % inputs.len()].send(chunk).is_err() {
+                let Some(chunk) = source.next_chunk(batch_size)? else {
                     break;
-                }
-                if !more {
+                };
+                if inputs[turn % inputs.len()].send(chunk).is_err() {
                     break;
                 }
             }
-            Ok(())
+            Ok(source)
         });
         ready.store(true, Ordering::Relaxed);
+        let mut sink = sink;
         for turn in 0.. {
-            let Ok(out) = outputs[turn % outputs.len()].recv() else {
+            let Ok((out, receipt)) = outputs[turn % outputs.len()].recv() else {
                 break;
             };
-            sink.write_all(&out.events).context("sink: write failed")?;
-            dead_out
-                .write_all(&out.dead)
-                .context("dead_letter: write failed")?;
             stats.record(&out);
             crate::metrics::pipeline(out.received, out.sent, out.dead_lettered, &out.routes);
+            sink.write(out, receipt)?;
         }
-        sink.flush().context("sink: flush failed")?;
-        dead_out.flush().context("dead_letter: flush failed")?;
-        match reader.join() {
-            Ok(result) => result.context("source: read failed"),
+        sink.close()?;
+        let mut source = match reader.join() {
+            Ok(result) => result.context("source")?,
             Err(_) => anyhow::bail!("source: reader thread panicked"),
-        }
+        };
+        source.finish()
     })?;
     Ok(Summary::new(
         stats,
         started.elapsed(),
         &supervisor.generation().plugins,
     ))
+}
+
+/// The first SIGTERM or SIGINT sets the returned flag (a graceful stop); a second one
+/// exits the process at once.
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [SIGTERM, SIGINT] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())?;
+        signal_hook::flag::register(signal, stop.clone())?;
+    }
+    Ok(stop)
 }

@@ -3,7 +3,7 @@
 use std::io::BufRead;
 use std::sync::Arc;
 
-use super::{Record, Source};
+use super::{Chunk, Receipt, Record, Source};
 use crate::event::Origin;
 
 /// Reads lines, numbering them from 1; blank lines are skipped (but counted for numbering).
@@ -12,6 +12,7 @@ pub struct LineSource<R> {
     name: Arc<str>,
     line: u64,
     buf: Vec<u8>,
+    ended: bool,
 }
 
 impl<R: BufRead + Send> LineSource<R> {
@@ -22,12 +23,33 @@ impl<R: BufRead + Send> LineSource<R> {
             name: name.into(),
             line: 0,
             buf: Vec::with_capacity(1024),
+            ended: false,
         }
     }
 }
 
 impl<R: BufRead + Send> Source for LineSource<R> {
-    fn read_chunk(&mut self, max: usize, out: &mut Vec<Record>) -> std::io::Result<bool> {
+    fn next_chunk(&mut self, max: usize) -> anyhow::Result<Option<Chunk>> {
+        if self.ended {
+            return Ok(None);
+        }
+        let mut records = Vec::with_capacity(max);
+        self.ended = !self
+            .read_chunk(max, &mut records)
+            .map_err(|e| anyhow::anyhow!("source: {}: read failed: {e}", self.name))?;
+        if records.is_empty() && self.ended {
+            return Ok(None);
+        }
+        Ok(Some(Chunk {
+            records,
+            receipt: Receipt::none(),
+        }))
+    }
+}
+
+impl<R: BufRead + Send> LineSource<R> {
+    /// Appends up to `max` records to `out`; `Ok(false)` once the input is exhausted.
+    pub fn read_chunk(&mut self, max: usize, out: &mut Vec<Record>) -> std::io::Result<bool> {
         let target = out.len() + max;
         while out.len() < target {
             self.buf.clear();
@@ -41,10 +63,7 @@ impl<R: BufRead + Send> Source for LineSource<R> {
             if self.buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let origin = Origin {
-                source: self.name.clone(),
-                position: self.line,
-            };
+            let origin = Origin::line(self.name.clone(), self.line);
             let (text, bad_utf8) = match String::from_utf8(std::mem::take(&mut self.buf)) {
                 Ok(s) => (s, false),
                 Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), true),

@@ -2,15 +2,19 @@
 //! JSON parsing is spread over every core rather than funnelled through the reader.
 
 mod file;
+pub mod kafka;
 pub mod offsets;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::event::Origin;
 
 pub use file::LineSource;
+pub use kafka::{KafkaConfig, KafkaSource};
 
 /// The `[source]` table.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -23,6 +27,9 @@ pub enum SourceConfig {
     },
     /// Newline-delimited JSON from standard input, until it closes.
     Stdin,
+    /// JSON events from Kafka topics, as a member of a consumer group; runs until stopped
+    /// (SIGTERM or SIGINT), committing offsets only past events that are fully handled.
+    Kafka(KafkaConfig),
 }
 
 impl SourceConfig {
@@ -44,15 +51,71 @@ pub struct Record {
     pub origin: Origin,
 }
 
-/// A source of raw lines.
-pub trait Source: Send {
-    /// Appends up to `max` records to `out`; `Ok(false)` once the input is exhausted.
-    fn read_chunk(&mut self, max: usize, out: &mut Vec<Record>) -> std::io::Result<bool>;
+/// Records read together, and the receipt to hand back once all of them are handled.
+pub struct Chunk {
+    /// The records, in source order.
+    pub records: Vec<Record>,
+    /// Completed by the sink when every record is written, dropped or dead-lettered.
+    pub receipt: Receipt,
 }
 
-/// Opens the configured source.
-pub fn open(config: &SourceConfig) -> anyhow::Result<Box<dyn Source>> {
+/// What a source wants to hear once a chunk is fully handled: a Kafka source then lets
+/// its commit watermark pass the chunk's offsets. A receipt dropped without being
+/// completed leaves its records uncommitted, so they are read again after a restart.
+#[must_use = "a receipt not completed leaves its records uncommitted"]
+pub struct Receipt(Option<Box<dyn FnOnce() + Send>>);
+
+impl Receipt {
+    /// For sources with nothing to commit.
+    pub fn none() -> Self {
+        Receipt(None)
+    }
+
+    /// Runs `on_handled` when completed.
+    pub fn new(on_handled: impl FnOnce() + Send + 'static) -> Self {
+        Receipt(Some(Box::new(on_handled)))
+    }
+
+    /// Whether anything waits on this receipt (so a sink must make writes durable first).
+    pub fn is_tracked(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Every record of the chunk is handled.
+    pub fn complete(self) {
+        if let Some(f) = self.0 {
+            f();
+        }
+    }
+}
+
+impl std::fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_tracked() {
+            "Receipt(tracked)"
+        } else {
+            "Receipt(none)"
+        })
+    }
+}
+
+/// A source of raw lines.
+pub trait Source: Send {
+    /// The next chunk of up to `max` records; `Ok(None)` once the input is exhausted or
+    /// the source was asked to stop.
+    fn next_chunk(&mut self, max: usize) -> anyhow::Result<Option<Chunk>>;
+
+    /// Called once the sink has drained everything: a Kafka source commits its final
+    /// watermarks here and leaves its group.
+    fn finish(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// Opens the configured source. `stop` asks a never-ending source (Kafka) to wind down.
+pub fn open(config: &SourceConfig, stop: Arc<AtomicBool>) -> anyhow::Result<Box<dyn Source>> {
     Ok(match config {
+        SourceConfig::Kafka(kafka) => Box::new(KafkaSource::start(kafka, stop)?),
         SourceConfig::File { path } => {
             let file = std::fs::File::open(path)
                 .map_err(|e| anyhow::anyhow!("source: cannot open {}: {e}", path.display()))?;

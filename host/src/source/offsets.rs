@@ -2,12 +2,18 @@
 //! below it on its partition has been handled (indexed, dropped by the chain, or
 //! dead-lettered), however out of order batches finish. This is what makes delivery
 //! at-least-once: a crash replays from the watermark, and idempotent writes absorb the replay.
+//!
+//! Each assignment of a partition gets a fresh epoch. Events still in flight when their
+//! partition is revoked carry the old epoch, so their late completion can never advance
+//! the watermark of a later assignment of the same partition.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// One partition's received-but-unhandled offsets.
 #[derive(Debug, Default, Clone)]
 struct Partition {
+    epoch: u64,
     pending: BTreeSet<i64>,
     /// One past the highest offset received.
     next: Option<i64>,
@@ -26,34 +32,61 @@ impl Partition {
 /// Watermarks for every assigned partition.
 #[derive(Debug, Default, Clone)]
 pub struct OffsetTracker {
-    partitions: HashMap<(String, i32), Partition>,
+    topics: HashMap<Arc<str>, HashMap<i32, Partition>>,
+    epochs: u64,
 }
 
 impl OffsetTracker {
-    /// An event at `offset` was read and is now in flight.
-    pub fn received(&mut self, topic: &str, partition: i32, offset: i64) {
-        let p = self
-            .partitions
-            .entry((topic.to_owned(), partition))
-            .or_default();
+    /// An event at `offset` was read and is now in flight; returns the partition's epoch,
+    /// to be handed back with [`handled`](Self::handled).
+    pub fn received(&mut self, topic: &str, partition: i32, offset: i64) -> u64 {
+        if !self.topics.contains_key(topic) {
+            self.topics.insert(topic.into(), HashMap::new());
+        }
+        let partitions = self.topics.get_mut(topic).expect("inserted above");
+        let p = partitions.entry(partition).or_insert_with(|| {
+            self.epochs += 1;
+            Partition {
+                epoch: self.epochs,
+                ..Partition::default()
+            }
+        });
         p.pending.insert(offset);
         p.next = Some(p.next.map_or(offset + 1, |n| n.max(offset + 1)));
+        p.epoch
     }
 
-    /// The event at `offset` is done with: indexed, dropped or dead-lettered.
-    pub fn handled(&mut self, topic: &str, partition: i32, offset: i64) {
-        if let Some(p) = self.partitions.get_mut(&(topic.to_owned(), partition)) {
+    /// The events at `offsets` (received under `epoch`) are done with: indexed, dropped or
+    /// dead-lettered. Completions from an earlier assignment of the partition are ignored.
+    pub fn handled(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        epoch: u64,
+        offsets: impl IntoIterator<Item = i64>,
+    ) {
+        let Some(p) = self
+            .topics
+            .get_mut(topic)
+            .and_then(|t| t.get_mut(&partition))
+            .filter(|p| p.epoch == epoch)
+        else {
+            return;
+        };
+        for offset in offsets {
             p.pending.remove(&offset);
         }
     }
 
     /// Watermarks that moved since the last call: what to commit now.
-    pub fn to_commit(&mut self) -> Vec<(String, i32, i64)> {
+    pub fn to_commit(&mut self) -> Vec<(Arc<str>, i32, i64)> {
         let mut out = Vec::new();
-        for ((topic, partition), p) in &mut self.partitions {
-            if let Some(w) = p.watermark().filter(|w| Some(*w) != p.committed) {
-                p.committed = Some(w);
-                out.push((topic.clone(), *partition, w));
+        for (topic, partitions) in &mut self.topics {
+            for (partition, p) in partitions {
+                if let Some(w) = p.watermark().filter(|w| Some(*w) != p.committed) {
+                    p.committed = Some(w);
+                    out.push((topic.clone(), *partition, w));
+                }
             }
         }
         out.sort();
@@ -64,13 +97,17 @@ impl OffsetTracker {
     /// moved), and the partition is forgotten. Events still in flight on it will be
     /// replayed by its next owner and absorbed by idempotent writes.
     pub fn revoke(&mut self, topic: &str, partition: i32) -> Option<i64> {
-        let p = self.partitions.remove(&(topic.to_owned(), partition))?;
+        let p = self.topics.get_mut(topic)?.remove(&partition)?;
         p.watermark().filter(|w| Some(*w) != p.committed)
     }
 
-    /// Events in flight across all partitions (for backpressure).
+    /// Events in flight across all partitions.
     pub fn in_flight(&self) -> usize {
-        self.partitions.values().map(|p| p.pending.len()).sum()
+        self.topics
+            .values()
+            .flat_map(HashMap::values)
+            .map(|p| p.pending.len())
+            .sum()
     }
 }
 
@@ -81,20 +118,19 @@ mod tests {
     #[test]
     fn the_watermark_waits_for_the_lowest_unhandled_offset() {
         let mut t = OffsetTracker::default();
+        let mut e = 0;
         for o in 10..15 {
-            t.received("logs", 0, o);
+            e = t.received("logs", 0, o);
         }
-        assert_eq!(t.to_commit(), [("logs".to_owned(), 0, 10)]);
-        t.handled("logs", 0, 12);
-        t.handled("logs", 0, 13);
+        assert_eq!(t.to_commit(), [("logs".into(), 0, 10)]);
+        t.handled("logs", 0, e, [12, 13]);
         assert!(t.to_commit().is_empty(), "10 and 11 are still in flight");
-        t.handled("logs", 0, 10);
-        assert_eq!(t.to_commit(), [("logs".to_owned(), 0, 11)]);
-        t.handled("logs", 0, 11);
-        t.handled("logs", 0, 14);
+        t.handled("logs", 0, e, [10]);
+        assert_eq!(t.to_commit(), [("logs".into(), 0, 11)]);
+        t.handled("logs", 0, e, [11, 14]);
         assert_eq!(
             t.to_commit(),
-            [("logs".to_owned(), 0, 15)],
+            [("logs".into(), 0, 15)],
             "all handled: commit past the last"
         );
         assert_eq!(t.in_flight(), 0);
@@ -103,29 +139,40 @@ mod tests {
     #[test]
     fn partitions_are_independent_and_gaps_are_fine() {
         let mut t = OffsetTracker::default();
-        t.received("logs", 0, 5);
+        let e0 = t.received("logs", 0, 5);
         t.received("logs", 0, 9); // compaction or transaction markers leave gaps
-        t.received("logs", 1, 100);
-        t.handled("logs", 0, 5);
-        t.handled("logs", 1, 100);
+        let e1 = t.received("logs", 1, 100);
+        t.handled("logs", 0, e0, [5]);
+        t.handled("logs", 1, e1, [100]);
         let got = t.to_commit();
-        assert_eq!(
-            got,
-            [("logs".to_owned(), 0, 9), ("logs".to_owned(), 1, 101)]
-        );
+        assert_eq!(got, [("logs".into(), 0, 9), ("logs".into(), 1, 101)]);
     }
 
     #[test]
     fn revocation_commits_what_is_safe_and_forgets() {
         let mut t = OffsetTracker::default();
+        let mut e = 0;
         for o in 0..4 {
-            t.received("logs", 3, o);
+            e = t.received("logs", 3, o);
         }
-        t.handled("logs", 3, 0);
-        t.handled("logs", 3, 2);
+        t.handled("logs", 3, e, [0, 2]);
         assert_eq!(t.revoke("logs", 3), Some(1));
         assert_eq!(t.revoke("logs", 3), None);
         assert_eq!(t.in_flight(), 0);
+    }
+
+    #[test]
+    fn late_completions_from_an_earlier_assignment_are_ignored() {
+        let mut t = OffsetTracker::default();
+        let old = t.received("logs", 0, 7);
+        t.revoke("logs", 0);
+        // Reassigned: the committed offset was 7, so 7 is read again.
+        let new = t.received("logs", 0, 7);
+        assert_ne!(old, new);
+        t.handled("logs", 0, old, [7]);
+        assert_eq!(t.to_commit(), [("logs".into(), 0, 7)], "still in flight");
+        t.handled("logs", 0, new, [7]);
+        assert_eq!(t.to_commit(), [("logs".into(), 0, 8)]);
     }
 
     #[test]
@@ -135,8 +182,9 @@ mod tests {
         for _ in 0..50 {
             let mut t = OffsetTracker::default();
             let mut order: Vec<i64> = (0..200).collect();
+            let mut e = 0;
             for o in &order {
-                t.received("t", 0, *o);
+                e = t.received("t", 0, *o);
             }
             for i in (1..order.len()).rev() {
                 seed ^= seed << 13;
@@ -146,7 +194,7 @@ mod tests {
             }
             let mut done = BTreeSet::new();
             for o in order {
-                t.handled("t", 0, o);
+                t.handled("t", 0, e, [o]);
                 done.insert(o);
                 for (_, _, w) in t.to_commit() {
                     assert!(

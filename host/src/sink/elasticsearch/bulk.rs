@@ -3,21 +3,92 @@
 //! ids and Elasticsearch answers 409 for documents it already has: counted as success,
 //! never duplicated.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-/// The `_id` of an event read from `topic`/`partition` at `offset`.
-pub fn document_id(topic: &str, partition: i32, offset: i64) -> String {
-    format!("{topic}-{partition}-{offset}")
-}
+use super::index::{event_time, IndexTemplate};
+use crate::event::{DeadLetter, Event, Origin, Stage};
 
 /// Appends one `create` action and its document to a bulk body.
 pub fn push_create(body: &mut Vec<u8>, index: &str, id: &str, document: &Value) {
-    let action = serde_json::json!({"create": {"_index": index, "_id": id}});
-    // Serialising a `Value` into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *body, &action);
-    body.push(b'\n');
+    body.extend_from_slice(b"{\"create\":{\"_index\":");
+    // Serialising strings and `Value`s into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *body, index);
+    body.extend_from_slice(b",\"_id\":");
+    let _ = serde_json::to_writer(&mut *body, id);
+    body.extend_from_slice(b"}}\n");
     let _ = serde_json::to_writer(&mut *body, document);
     body.push(b'\n');
+}
+
+/// One event ready for `_bulk`: its action and source lines, and what a dead-letter
+/// entry needs should Elasticsearch refuse it.
+#[derive(Debug, Clone)]
+pub struct BulkDoc {
+    /// The `create` action line and the document line, each ending in `\n`.
+    pub lines: Vec<u8>,
+    /// The event as it arrived.
+    pub raw: String,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+impl BulkDoc {
+    /// The dead-letter entry for this document.
+    pub fn dead_letter(&self, reason: String) -> DeadLetter {
+        DeadLetter {
+            raw: self.raw.clone(),
+            reason,
+            stage: Stage::Elasticsearch,
+            origin: self.origin.clone(),
+        }
+    }
+}
+
+/// How workers turn events into `_bulk` documents: index name from the template, `_id`
+/// from the origin.
+#[derive(Debug, Clone)]
+pub struct BulkEncoding {
+    /// The index name template.
+    pub template: IndexTemplate,
+    /// Replaces a missing field or route in the index name.
+    pub fallback: String,
+}
+
+impl BulkEncoding {
+    /// Encodes one event; an index name that breaks Elasticsearch's rules dead-letters it.
+    /// The date comes from `@timestamp`, else the Kafka record's timestamp, else `now`,
+    /// so a replayed event lands in the same index as the first time.
+    pub fn encode(&self, event: Event, now: DateTime<Utc>) -> Result<BulkDoc, DeadLetter> {
+        let fallback_time = event
+            .origin
+            .timestamp_ms
+            .and_then(DateTime::from_timestamp_millis)
+            .unwrap_or(now);
+        let at = event_time(&event.body, fallback_time);
+        let index =
+            match self
+                .template
+                .render(&event.body, event.route.as_deref(), at, &self.fallback)
+            {
+                Ok(index) => index,
+                Err(e) => {
+                    return Err(DeadLetter {
+                        raw: event.raw,
+                        reason: e.to_string(),
+                        stage: Stage::Elasticsearch,
+                        origin: event.origin,
+                    })
+                }
+            };
+        let mut lines = Vec::with_capacity(event.raw.len() + 128);
+        push_create(&mut lines, &index, &event.origin.document_id(), &event.body);
+        Ok(BulkDoc {
+            lines,
+            raw: event.raw,
+            origin: event.origin,
+        })
+    }
 }
 
 /// What became of one document of a bulk request.
@@ -113,17 +184,50 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn kafka_event(body: Value, timestamp_ms: Option<i64>) -> Event {
+        Event {
+            raw: body.to_string(),
+            body,
+            route: Some("hot".into()),
+            origin: Origin {
+                source: "python-logs".into(),
+                partition: Some(3),
+                position: 42,
+                timestamp_ms,
+            },
+        }
+    }
+
     #[test]
     fn bodies_are_create_actions_with_source_ids() {
-        let mut body = Vec::new();
-        push_create(
-            &mut body,
-            "logs-a-2025.01.15",
-            &document_id("python-logs", 3, 42),
-            &json!({"level": "INFO"}),
+        let encoding = BulkEncoding {
+            template: IndexTemplate::parse("logs-{service}-{route}-%Y.%m.%d").unwrap(),
+            fallback: "unknown".into(),
+        };
+        let now = DateTime::from_timestamp_millis(1_800_000_000_000).unwrap();
+        let event = kafka_event(
+            json!({"level": "INFO", "service": "API", "@timestamp": "2025-01-15T10:00:00Z"}),
+            None,
         );
-        let text = String::from_utf8(body).unwrap();
-        assert_eq!(text, "{\"create\":{\"_index\":\"logs-a-2025.01.15\",\"_id\":\"python-logs-3-42\"}}\n{\"level\":\"INFO\"}\n");
+        let doc = encoding.encode(event, now).unwrap();
+        let text = String::from_utf8(doc.lines).unwrap();
+        assert_eq!(text, "{\"create\":{\"_index\":\"logs-api-hot-2025.01.15\",\"_id\":\"python-logs-3-42\"}}\n{\"level\":\"INFO\",\"service\":\"API\",\"@timestamp\":\"2025-01-15T10:00:00Z\"}\n");
+        // No @timestamp: the Kafka record's time decides, not the wall clock.
+        let replayed = kafka_event(json!({"service": "api"}), Some(1_736_935_200_000));
+        let doc = encoding.encode(replayed, now).unwrap();
+        assert!(String::from_utf8(doc.lines)
+            .unwrap()
+            .starts_with("{\"create\":{\"_index\":\"logs-api-hot-2025.01.15\""));
+        // An index name that breaks the rules is a dead letter, not a bad request.
+        let bad = BulkEncoding {
+            template: IndexTemplate::parse("{service}").unwrap(),
+            fallback: "x".into(),
+        };
+        let dl = bad
+            .encode(kafka_event(json!({"service": "_x"}), None), now)
+            .unwrap_err();
+        assert_eq!(dl.stage, Stage::Elasticsearch);
+        assert!(dl.reason.contains("starts with"), "{}", dl.reason);
     }
 
     #[test]

@@ -1,0 +1,340 @@
+//! Batching and delivery. Documents from many chunks fill a bulk request until it reaches
+//! its count or byte limit or its age limit; up to `concurrency` requests are in flight.
+//! Each request is retried until every document is settled: created, already there
+//! (409, a replay), or dead-lettered with Elasticsearch's reason. A chunk's receipt is
+//! completed when all of its documents and dead letters are settled, never before.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::bulk::{parse_response, BulkDoc, ItemOutcome};
+use super::client::EsClient;
+use super::retry::{Backoff, Jitter};
+use super::{ElasticsearchConfig, Job};
+use crate::event::DeadLetter;
+use crate::pipeline::RunStats;
+use crate::sink::dead_letter::DeadLetterOut;
+use crate::source::Receipt;
+
+/// Counts down a chunk's unsettled parts; the last one completes its receipt.
+struct ChunkAck {
+    remaining: AtomicUsize,
+    receipt: Mutex<Option<Receipt>>,
+}
+
+impl ChunkAck {
+    fn new(parts: usize, receipt: Receipt) -> Arc<Self> {
+        Arc::new(ChunkAck {
+            remaining: AtomicUsize::new(parts),
+            receipt: Mutex::new(Some(receipt)),
+        })
+    }
+
+    fn settle(&self, parts: usize) {
+        if self.remaining.fetch_sub(parts, Ordering::AcqRel) == parts {
+            let receipt = self
+                .receipt
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(receipt) = receipt {
+                receipt.complete();
+            }
+        }
+    }
+}
+
+/// A document on its way, with the chunk it belongs to.
+struct Pending {
+    doc: BulkDoc,
+    ack: Arc<ChunkAck>,
+}
+
+/// Everything a bulk request needs, shared by the requests in flight.
+struct Shared {
+    client: Arc<EsClient>,
+    dead: Arc<DeadLetterOut>,
+    stats: Arc<RunStats>,
+    backoff: Backoff,
+    in_flight: AtomicUsize,
+}
+
+/// Turns jobs into bulk requests.
+pub(crate) struct Dispatcher {
+    shared: Arc<Shared>,
+    batch_events: usize,
+    batch_bytes: usize,
+    linger: Duration,
+    concurrency: usize,
+}
+
+impl Dispatcher {
+    pub(crate) fn new(
+        config: &ElasticsearchConfig,
+        client: Arc<EsClient>,
+        dead: Arc<DeadLetterOut>,
+        stats: Arc<RunStats>,
+    ) -> Self {
+        Dispatcher {
+            shared: Arc::new(Shared {
+                client,
+                dead,
+                stats,
+                backoff: config.retry.backoff(),
+                in_flight: AtomicUsize::new(0),
+            }),
+            batch_events: config.batch_events,
+            batch_bytes: config.batch_bytes,
+            linger: Duration::from_millis(config.flush_ms),
+            concurrency: config.concurrency,
+        }
+    }
+
+    /// Runs until the job channel closes and everything is settled, or until `shutdown`
+    /// has passed since it closed (what is still unsettled then stays uncommitted).
+    pub(crate) async fn run(self, mut jobs: UnboundedReceiver<Job>, shutdown: Duration) {
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let mut requests = JoinSet::new();
+        let mut batch: Vec<Pending> = Vec::new();
+        let mut batch_bytes = 0usize;
+        let mut deadline: Option<tokio::time::Instant> = None;
+        loop {
+            let job = match deadline {
+                Some(at) => tokio::select! {
+                    job = jobs.recv() => job,
+                    () = tokio::time::sleep_until(at) => {
+                        self.send(&mut batch, &mut batch_bytes, &permits, &mut requests).await;
+                        deadline = None;
+                        continue;
+                    }
+                },
+                None => jobs.recv().await,
+            };
+            let Some(job) = job else { break };
+            // Reap finished requests so the set does not grow.
+            while requests.try_join_next().is_some() {}
+            let ack = ChunkAck::new(job.docs.len() + 1, job.receipt);
+            if !job.dead.is_empty() {
+                write_dead_letters(&self.shared.dead, &job.dead).await;
+            }
+            ack.settle(1);
+            for doc in job.docs {
+                batch_bytes += doc.lines.len();
+                batch.push(Pending {
+                    doc,
+                    ack: ack.clone(),
+                });
+                if batch.len() >= self.batch_events || batch_bytes >= self.batch_bytes {
+                    self.send(&mut batch, &mut batch_bytes, &permits, &mut requests)
+                        .await;
+                    deadline = None;
+                }
+            }
+            if !batch.is_empty() && deadline.is_none() {
+                deadline = Some(tokio::time::Instant::now() + self.linger);
+            }
+        }
+        self.send(&mut batch, &mut batch_bytes, &permits, &mut requests)
+            .await;
+        let drained = tokio::time::timeout(shutdown, async {
+            while requests.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                requests = requests.len(),
+                "elasticsearch: stopping with bulk requests still retrying; their events are \
+                 not committed and will be read again on the next start"
+            );
+            requests.abort_all();
+        }
+    }
+
+    /// Starts a request for the batch once a slot is free.
+    async fn send(
+        &self,
+        batch: &mut Vec<Pending>,
+        batch_bytes: &mut usize,
+        permits: &Arc<Semaphore>,
+        requests: &mut JoinSet<()>,
+    ) {
+        if batch.is_empty() {
+            return;
+        }
+        let docs = std::mem::take(batch);
+        *batch_bytes = 0;
+        // The semaphore is never closed.
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let shared = self.shared.clone();
+        requests.spawn(async move {
+            let n = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+            crate::metrics::es_in_flight(n);
+            deliver(&shared, docs).await;
+            let n = shared.in_flight.fetch_sub(1, Ordering::Relaxed) - 1;
+            crate::metrics::es_in_flight(n);
+            drop(permit);
+        });
+    }
+}
+
+/// Sends `docs` until each is settled. Only the documents of a partial failure are sent
+/// again; whole-request failures (no connection, 429, 5xx) resend everything left.
+async fn deliver(shared: &Shared, mut docs: Vec<Pending>) {
+    let mut jitter = Jitter::default();
+    let mut attempt = 0u32;
+    let mut body = Vec::new();
+    loop {
+        body.clear();
+        for p in &docs {
+            body.extend_from_slice(&p.doc.lines);
+        }
+        let started = Instant::now();
+        let reply = shared.client.bulk(&body).await;
+        let elapsed = started.elapsed();
+        let failure = match reply {
+            Err(e) => format!("connection: {e}"),
+            Ok(reply) if reply.status == 429 || reply.status >= 500 => {
+                format!("HTTP {}: {}", reply.status, snippet(&reply.body))
+            }
+            Ok(reply) if matches!(reply.status, 401 | 403) => {
+                tracing::error!(
+                    status = reply.status,
+                    "elasticsearch refused the credentials (check sink.auth); retrying"
+                );
+                format!("HTTP {}: {}", reply.status, snippet(&reply.body))
+            }
+            Ok(reply) if !(200..300).contains(&reply.status) => {
+                // The whole request was refused for a reason retrying cannot fix.
+                crate::metrics::es_bulk("error", docs.len(), elapsed);
+                let reason = format!(
+                    "elasticsearch refused the bulk request: HTTP {}: {}",
+                    reply.status,
+                    snippet(&reply.body)
+                );
+                dead_letter(shared, docs, |_| reason.clone()).await;
+                return;
+            }
+            Ok(reply) => match parse_response(&reply.body, docs.len()) {
+                Err(e) => format!("{e}"),
+                Ok(outcomes) => {
+                    crate::metrics::es_bulk("ok", docs.len(), elapsed);
+                    docs = settle(shared, docs, outcomes).await;
+                    if docs.is_empty() {
+                        return;
+                    }
+                    format!("{} documents answered 429 or 5xx", docs.len())
+                }
+            },
+        };
+        crate::metrics::es_bulk("retry", docs.len(), elapsed);
+        let Some(delay) = shared.backoff.delay(attempt, jitter.next_unit()) else {
+            let reason = format!("elasticsearch: gave up after {attempt} retries: {failure}");
+            dead_letter(shared, docs, |_| reason.clone()).await;
+            return;
+        };
+        tracing::warn!(
+            attempt,
+            documents = docs.len(),
+            delay_ms = delay.as_millis() as u64,
+            "elasticsearch bulk request failed, retrying: {failure}"
+        );
+        attempt += 1;
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Applies per-item outcomes; returns the documents to send again.
+async fn settle(shared: &Shared, docs: Vec<Pending>, outcomes: Vec<ItemOutcome>) -> Vec<Pending> {
+    let (mut created, mut existing) = (0, 0);
+    let mut retry = Vec::new();
+    let mut rejected = Vec::new();
+    for (p, outcome) in docs.into_iter().zip(outcomes) {
+        match outcome {
+            ItemOutcome::Created => {
+                created += 1;
+                p.ack.settle(1);
+            }
+            ItemOutcome::AlreadyExists => {
+                existing += 1;
+                p.ack.settle(1);
+            }
+            ItemOutcome::Retry { .. } => retry.push(p),
+            ItemOutcome::Rejected { status, reason } => rejected.push((p, status, reason)),
+        }
+    }
+    crate::metrics::es_items(
+        created,
+        existing,
+        rejected.len() as u64,
+        retry.len() as u64,
+    );
+    if !rejected.is_empty() {
+        let mut lines = Vec::new();
+        for (p, status, reason) in &rejected {
+            p.doc
+                .dead_letter(format!("elasticsearch rejected the document ({status}): {reason}"))
+                .write_json_line(&mut lines);
+        }
+        write_dead_letters(&shared.dead, &lines).await;
+        record_dead(shared, rejected.len());
+        for (p, _, _) in rejected {
+            p.ack.settle(1);
+        }
+    }
+    retry
+}
+
+/// Dead-letters every document with a reason, then settles them.
+async fn dead_letter(shared: &Shared, docs: Vec<Pending>, reason: impl Fn(&BulkDoc) -> String) {
+    let mut lines = Vec::new();
+    for p in &docs {
+        let entry: DeadLetter = p.doc.dead_letter(reason(&p.doc));
+        entry.write_json_line(&mut lines);
+    }
+    write_dead_letters(&shared.dead, &lines).await;
+    record_dead(shared, docs.len());
+    for p in docs {
+        p.ack.settle(1);
+    }
+}
+
+fn record_dead(shared: &Shared, n: usize) {
+    use std::sync::atomic::Ordering::Relaxed;
+    shared.stats.dead_lettered.fetch_add(n as u64, Relaxed);
+    shared.stats.sent.fetch_sub(n as u64, Relaxed);
+    metrics::counter!("weir_events_dead_lettered_total").increment(n as u64);
+}
+
+/// Writes dead-letter entries, retrying until the output takes them: an entry that
+/// cannot be written must not let its event's offset be committed.
+async fn write_dead_letters(out: &DeadLetterOut, lines: &[u8]) {
+    let mut attempt = 0u32;
+    let backoff = Backoff::default();
+    let mut jitter = Jitter::default();
+    loop {
+        match out.write(lines).await {
+            Ok(()) => return,
+            Err(e) => {
+                let delay = backoff
+                    .delay(attempt, jitter.next_unit())
+                    .unwrap_or(backoff.max);
+                tracing::error!(attempt, "dead-letter output failed, retrying: {e:#}");
+                attempt += 1;
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// The start of a response body, for error messages.
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
