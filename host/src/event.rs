@@ -211,7 +211,10 @@ mod tests {
             timestamp_ms: Some(1),
         };
         assert_eq!(origin.document_id(), "python-logs-3-42");
-        assert_eq!(Origin::line("in.ndjson".into(), 7).document_id(), "in.ndjson-7");
+        assert_eq!(
+            Origin::line("in.ndjson".into(), 7).document_id(),
+            "in.ndjson-7"
+        );
         let dl = DeadLetter {
             raw: "x".into(),
             reason: "invalid JSON".into(),

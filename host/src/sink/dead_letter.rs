@@ -82,7 +82,9 @@ impl DeadLetterOut {
     /// Opens the configured output.
     pub fn open(config: &DeadLetterConfig, source: &SourceConfig) -> anyhow::Result<Self> {
         Ok(match config {
-            DeadLetterConfig::Stderr => DeadLetterOut::Write(Mutex::new(Box::new(std::io::stderr()))),
+            DeadLetterConfig::Stderr => {
+                DeadLetterOut::Write(Mutex::new(Box::new(std::io::stderr())))
+            }
             DeadLetterConfig::File { path } => {
                 DeadLetterOut::Write(Mutex::new(create(path, "dead_letter", true)?))
             }
@@ -94,7 +96,9 @@ impl DeadLetterOut {
                 let brokers = match (brokers, source) {
                     (Some(b), _) => b.clone(),
                     (None, SourceConfig::Kafka(k)) => k.brokers.clone(),
-                    (None, _) => anyhow::bail!("dead_letter.brokers: required when the source is not Kafka"),
+                    (None, _) => {
+                        anyhow::bail!("dead_letter.brokers: required when the source is not Kafka")
+                    }
                 };
                 let mut client = ClientConfig::new();
                 client
@@ -105,9 +109,9 @@ impl DeadLetterOut {
                 for (k, v) in options {
                     client.set(k, v);
                 }
-                let producer = client
-                    .create()
-                    .map_err(|e| anyhow::anyhow!("dead_letter: cannot create the Kafka producer: {e}"))?;
+                let producer = client.create().map_err(|e| {
+                    anyhow::anyhow!("dead_letter: cannot create the Kafka producer: {e}")
+                })?;
                 DeadLetterOut::Kafka {
                     producer,
                     topic: topic.clone(),
@@ -140,7 +144,10 @@ impl DeadLetterOut {
                                 deliveries.push(delivery);
                                 break;
                             }
-                            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                            Err((
+                                KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                                _,
+                            )) => {
                                 // Wait for what is queued, then try again.
                                 for delivery in deliveries.drain(..) {
                                     confirm(delivery.await)?;
@@ -197,7 +204,9 @@ fn entry_key(line: &[u8]) -> String {
         _ => format!(
             "{}-{}",
             v.get("source").and_then(|s| s.as_str()).unwrap_or_default(),
-            v.get("position").map(ToString::to_string).unwrap_or_default()
+            v.get("position")
+                .map(ToString::to_string)
+                .unwrap_or_default()
         ),
     }
 }

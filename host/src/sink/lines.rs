@@ -29,7 +29,9 @@ impl LineSink {
 
 impl Sink for LineSink {
     fn write(&mut self, out: WorkerOutput, receipt: Receipt) -> anyhow::Result<()> {
-        self.out.write_all(&out.events).context("sink: write failed")?;
+        self.out
+            .write_all(&out.events)
+            .context("sink: write failed")?;
         if !out.dead.is_empty() {
             self.runtime
                 .block_on(self.dead.write(&out.dead))

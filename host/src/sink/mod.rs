@@ -109,7 +109,10 @@ impl SinkConfig {
                 dead,
             )?),
             SinkConfig::Stdout { .. } => Box::new(LineSink::new(
-                Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout())),
+                Box::new(std::io::BufWriter::with_capacity(
+                    1 << 16,
+                    std::io::stdout(),
+                )),
                 dead,
             )?),
             SinkConfig::Elasticsearch(es) => Box::new(ElasticsearchSink::start(es, dead, stats)?),

@@ -51,9 +51,13 @@ impl EsClient {
         .timeout(Duration::from_millis(config.request_timeout_ms));
         if let Some(auth) = &config.auth {
             builder = builder.auth(match (&auth.username, &auth.password, &auth.api_key) {
-                (Some(user), Some(password), _) => Credentials::Basic(user.clone(), password.clone()),
+                (Some(user), Some(password), _) => {
+                    Credentials::Basic(user.clone(), password.clone())
+                }
                 (_, _, Some(key)) => Credentials::EncodedApiKey(key.clone()),
-                _ => anyhow::bail!("sink.auth: give either `username` and `password`, or `api_key`"),
+                _ => {
+                    anyhow::bail!("sink.auth: give either `username` and `password`, or `api_key`")
+                }
             });
         }
         if let Some(ca) = &config.tls_ca_file {

@@ -269,17 +269,14 @@ async fn settle(shared: &Shared, docs: Vec<Pending>, outcomes: Vec<ItemOutcome>)
             ItemOutcome::Rejected { status, reason } => rejected.push((p, status, reason)),
         }
     }
-    crate::metrics::es_items(
-        created,
-        existing,
-        rejected.len() as u64,
-        retry.len() as u64,
-    );
+    crate::metrics::es_items(created, existing, rejected.len() as u64, retry.len() as u64);
     if !rejected.is_empty() {
         let mut lines = Vec::new();
         for (p, status, reason) in &rejected {
             p.doc
-                .dead_letter(format!("elasticsearch rejected the document ({status}): {reason}"))
+                .dead_letter(format!(
+                    "elasticsearch rejected the document ({status}): {reason}"
+                ))
                 .write_json_line(&mut lines);
         }
         write_dead_letters(&shared.dead, &lines).await;

@@ -50,10 +50,14 @@ pub async fn install(client: &EsClient, setup: &SetupConfig) -> anyhow::Result<(
     Ok(())
 }
 
-async fn install_one(client: &EsClient, kind: &Kind, named: &NamedFile) -> anyhow::Result<Installed> {
+async fn install_one(
+    client: &EsClient,
+    kind: &Kind,
+    named: &NamedFile,
+) -> anyhow::Result<Installed> {
     let fail = |m: String| anyhow::anyhow!("sink.setup: {} `{}`: {m}", kind.what, named.name);
-    let text = std::fs::read(&named.file)
-        .map_err(|e| fail(format!("{}: {e}", named.file.display())))?;
+    let text =
+        std::fs::read(&named.file).map_err(|e| fail(format!("{}: {e}", named.file.display())))?;
     let mut body: Value = serde_json::from_slice(&text)
         .map_err(|e| fail(format!("{}: not JSON: {e}", named.file.display())))?;
     let hash = hex(&Sha256::digest(&text));
@@ -68,7 +72,11 @@ async fn install_one(client: &EsClient, kind: &Kind, named: &NamedFile) -> anyho
         .await
         .map_err(|e| fail(format!("GET {path}: {e}")))?;
     if current.status == 200 && stored_hash(&current.body, kind, &named.name) == Some(hash) {
-        tracing::info!("elasticsearch: {} `{}` is up to date", kind.what, named.name);
+        tracing::info!(
+            "elasticsearch: {} `{}` is up to date",
+            kind.what,
+            named.name
+        );
         return Ok(Installed::Unchanged);
     }
     if current.status != 200 && current.status != 404 {
@@ -94,7 +102,10 @@ async fn install_one(client: &EsClient, kind: &Kind, named: &NamedFile) -> anyho
 }
 
 /// The `_meta` object of a body, created if missing.
-fn meta_of<'a>(body: &'a mut Value, parent: &str) -> Option<&'a mut serde_json::Map<String, Value>> {
+fn meta_of<'a>(
+    body: &'a mut Value,
+    parent: &str,
+) -> Option<&'a mut serde_json::Map<String, Value>> {
     let holder = if parent.is_empty() {
         body
     } else {
@@ -107,20 +118,28 @@ fn meta_of<'a>(body: &'a mut Value, parent: &str) -> Option<&'a mut serde_json::
 }
 
 /// The hash recorded in a GET reply: `{"index_templates":[{"name","index_template":{..}}]}`
-/// for templates, `{"<name>":{"policy":{..}}}` for ILM policies.
+/// for templates (or `{"<name>":{..}}`, as some emulators answer), `{"<name>":{"policy":
+/// {..}}}` for ILM policies.
 fn stored_hash(reply: &[u8], kind: &Kind, name: &str) -> Option<String> {
     let reply: Value = serde_json::from_slice(reply).ok()?;
     let resource = if kind.meta_parent.is_empty() {
-        reply
-            .get("index_templates")?
-            .as_array()?
-            .iter()
-            .find(|t| t.get("name").and_then(Value::as_str) == Some(name))?
-            .get("index_template")?
+        match reply.get("index_templates").and_then(Value::as_array) {
+            Some(list) => list
+                .iter()
+                .find(|t| t.get("name").and_then(Value::as_str) == Some(name))?
+                .get("index_template")?,
+            None => reply.get(name)?,
+        }
     } else {
         reply.get(name)?.get(kind.meta_parent)?
     };
-    Some(resource.get("_meta")?.get("weir_sha256")?.as_str()?.to_owned())
+    Some(
+        resource
+            .get("_meta")?
+            .get("weir_sha256")?
+            .as_str()?
+            .to_owned(),
+    )
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -139,12 +158,18 @@ mod tests {
             stored_hash(template.to_string().as_bytes(), &TEMPLATE, "python-logs").as_deref(),
             Some("abc")
         );
-        let policy = json!({"p": {"version": 1, "policy": {"phases": {}, "_meta": {"weir_sha256": "def"}}}});
+        let policy =
+            json!({"p": {"version": 1, "policy": {"phases": {}, "_meta": {"weir_sha256": "def"}}}});
         assert_eq!(
             stored_hash(policy.to_string().as_bytes(), &POLICY, "p").as_deref(),
             Some("def")
         );
         assert_eq!(stored_hash(b"{}", &POLICY, "p"), None);
+        let flat = json!({"python-logs": {"_meta": {"weir_sha256": "abc"}}});
+        assert_eq!(
+            stored_hash(flat.to_string().as_bytes(), &TEMPLATE, "python-logs").as_deref(),
+            Some("abc")
+        );
     }
 
     #[test]
@@ -153,7 +178,9 @@ mod tests {
         meta_of(&mut t, "").unwrap().insert("k".into(), 1.into());
         assert_eq!(t["_meta"]["k"], 1);
         let mut p = json!({"policy": {"phases": {}}});
-        meta_of(&mut p, "policy").unwrap().insert("k".into(), 1.into());
+        meta_of(&mut p, "policy")
+            .unwrap()
+            .insert("k".into(), 1.into());
         assert_eq!(p["policy"]["_meta"]["k"], 1);
         assert!(meta_of(&mut json!([1]), "").is_none());
     }

@@ -104,10 +104,7 @@ impl KafkaConfig {
                     ))
                 }
             };
-            if let Some((_, fixed)) = FIXED_OPTIONS
-                .iter()
-                .find(|(k, v)| k == key && *v != text)
-            {
+            if let Some((_, fixed)) = FIXED_OPTIONS.iter().find(|(k, v)| k == key && *v != text) {
                 return Err(format!(
                     "source.options.{key}: Weir commits offsets itself; this must stay {fixed}"
                 ));
@@ -166,9 +163,7 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 impl KafkaSource {
     /// Joins the group and subscribes; `stop` ends the stream at the next chunk boundary.
     pub fn start(config: &KafkaConfig, stop: Arc<AtomicBool>) -> anyhow::Result<Self> {
-        let client_config = config
-            .client_config()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let client_config = config.client_config().map_err(|e| anyhow::anyhow!("{e}"))?;
         let shared = Arc::new(Shared::default());
         let consumer: BaseConsumer<GroupContext> = client_config
             .create_with_context(GroupContext::new(shared.clone()))
@@ -238,7 +233,11 @@ impl KafkaSource {
                 tracing::info!(
                     in_flight_bytes = in_flight,
                     "kafka source {}",
-                    if want_pause { "paused: the sink is behind" } else { "resumed" }
+                    if want_pause {
+                        "paused: the sink is behind"
+                    } else {
+                        "resumed"
+                    }
                 );
                 crate::metrics::kafka_paused(want_pause);
             }
@@ -318,7 +317,9 @@ impl Source for KafkaSource {
                 break;
             }
         }
-        self.shared.in_flight_bytes.fetch_add(bytes, Ordering::AcqRel);
+        self.shared
+            .in_flight_bytes
+            .fetch_add(bytes, Ordering::AcqRel);
         let shared = self.shared.clone();
         let receipt = Receipt::new(move || {
             let mut tracker = shared.tracker();
@@ -372,7 +373,10 @@ mod tests {
         let err = config("\"enable.auto.commit\" = true")
             .validate()
             .unwrap_err();
-        assert!(err.starts_with("source.options.enable.auto.commit"), "{err}");
+        assert!(
+            err.starts_with("source.options.enable.auto.commit"),
+            "{err}"
+        );
         let err = config("nested = { a = 1 }").validate().unwrap_err();
         assert!(err.contains("found table"), "{err}");
     }

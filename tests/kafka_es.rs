@@ -1,0 +1,283 @@
+//! Kafka → the four bundled plugins → Elasticsearch, end to end with real components:
+//! Tansu (or `WEIR_TEST_KAFKA`) and noida-db (or `WEIR_TEST_ES_URL`). Every test checks
+//! delivery by content: per-index counts from the corpus's known fates, every `_id` once,
+//! committed offsets at the end of every partition, dead letters with their reasons.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::double::Double;
+use support::proxy::Proxy;
+use support::scenario::{Corpus, Fate, Scenario};
+
+/// How long a test may wait for Weir to catch up.
+const CATCH_UP: Duration = Duration::from_secs(240);
+
+#[test]
+fn one_hundred_thousand_events_arrive_once_each_and_offsets_reach_the_end() {
+    let s = Scenario::start(6);
+    let mut corpus = Corpus::generate(100_000, &s.prefix, false);
+    let ends = s.produce(&mut corpus);
+    assert_eq!(ends.values().sum::<i64>(), 100_000);
+    let config = s.config("e2e", None, "", "");
+    let started = Instant::now();
+    let mut weir = s.run(&config, "e2e");
+    assert!(
+        s.wait_committed(&ends, CATCH_UP),
+        "committed offsets did not reach the end: {:?} vs {ends:?}\n{}",
+        s.kafka.committed(&s.group, &s.topic, s.partitions),
+        weir.stderr()
+    );
+    let elapsed = started.elapsed();
+    weir.stop();
+    s.assert_exactly_once(&corpus);
+    assert!(
+        corpus.count(&Fate::Dropped) > 10_000,
+        "the chain drops DEBUG"
+    );
+    assert!(s.dead_letters().is_empty(), "no dead letters expected");
+    eprintln!(
+        "100k events: caught up in {:.1} s ({:.0} events/s including group join)",
+        elapsed.as_secs_f64(),
+        100_000.0 / elapsed.as_secs_f64()
+    );
+}
+
+#[test]
+fn three_kill_9s_mid_run_lose_nothing_and_duplicate_nothing() {
+    let s = Scenario::start(6);
+    let mut corpus = Corpus::generate(60_000, &s.prefix, false);
+    let ends = s.produce(&mut corpus);
+    let expected: u64 = corpus.expected_counts().values().sum();
+    // Small requests and one in flight: the run is long enough to be interrupted.
+    let config = s.config("crash", None, "", "batch_events = 200\nconcurrency = 1");
+    for (round, fraction) in [0.15, 0.45, 0.75].into_iter().enumerate() {
+        let mut weir = s.run(&config, "crash");
+        let target = (expected as f64 * fraction) as u64;
+        let deadline = Instant::now() + CATCH_UP;
+        let mut indexed = 0;
+        while indexed < target {
+            assert!(Instant::now() < deadline, "no progress\n{}", weir.stderr());
+            std::thread::sleep(Duration::from_millis(200));
+            indexed = s.es.total(&s.prefix);
+        }
+        weir.kill9();
+        assert!(
+            indexed < expected,
+            "round {round}: the kill came after the end ({indexed} of {expected})"
+        );
+        eprintln!(
+            "kill -9 #{} at {indexed} of {expected} documents",
+            round + 1
+        );
+    }
+    let mut weir = s.run(&config, "crash");
+    assert!(
+        s.wait_committed(&ends, CATCH_UP),
+        "offsets did not reach the end\n{}",
+        weir.stderr()
+    );
+    weir.stop();
+    s.assert_exactly_once(&corpus);
+    let replays = weir.stderr().matches("kafka: partitions assigned").count();
+    assert!(replays >= 4, "each restart rejoined the group");
+}
+
+#[test]
+fn a_thirty_second_outage_pauses_consumption_and_loses_nothing() {
+    let s = Scenario::start(3);
+    let proxy = Proxy::start(&s.es.url);
+    let mut corpus = Corpus::generate(40_000, &s.prefix, false);
+    let ends = s.produce(&mut corpus);
+    let expected: u64 = corpus.expected_counts().values().sum();
+    // 1 MiB in flight at most: the pause must come well before the topic is read.
+    let config = s.config(
+        "outage",
+        Some(&proxy.url),
+        "max_in_flight_bytes = 1048576",
+        "batch_events = 500\nconcurrency = 1",
+    );
+    let mut weir = s.run(&config, "outage");
+    let deadline = Instant::now() + CATCH_UP;
+    while s.es.total(&s.prefix) < expected / 10 {
+        assert!(Instant::now() < deadline, "no progress\n{}", weir.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    proxy.down();
+    let down_at = Instant::now();
+    std::thread::sleep(Duration::from_secs(5));
+    let committed_early = s.kafka.committed(&s.group, &s.topic, s.partitions);
+    let indexed_during = s.es.total(&s.prefix);
+    std::thread::sleep(
+        Duration::from_secs(25).saturating_sub(down_at.elapsed() - Duration::from_secs(5)),
+    );
+    let committed_late = s.kafka.committed(&s.group, &s.topic, s.partitions);
+    assert_eq!(
+        committed_early, committed_late,
+        "nothing may be committed while Elasticsearch is down"
+    );
+    assert!(indexed_during < expected, "the outage came before the end");
+    std::thread::sleep(Duration::from_secs(30).saturating_sub(down_at.elapsed()));
+    proxy.up();
+    assert!(
+        s.wait_committed(&ends, CATCH_UP),
+        "offsets did not reach the end after the outage\n{}",
+        weir.stderr()
+    );
+    weir.stop();
+    let log = weir.stderr();
+    assert!(
+        log.contains("kafka source paused"),
+        "consumption paused during the outage:\n{log}"
+    );
+    assert!(log.contains("retrying"), "requests were retried:\n{log}");
+    s.assert_exactly_once(&corpus);
+    assert!(s.dead_letters().is_empty());
+}
+
+#[test]
+fn poison_events_are_dead_lettered_with_reasons_and_the_rest_is_indexed() {
+    let s = Scenario::start(3);
+    let mut corpus = Corpus::generate(20_000, &s.prefix, true);
+    let ends = s.produce(&mut corpus);
+    // noida-db accepts any type in any field, so mapping conflicts come from the double
+    // here; against a real cluster the index template's `keyword` mapping refuses them.
+    let double = Double::start();
+    double.set(|f| f.keyword_field = Some("user_id".into()));
+    let (url, setup) = match support::es::external() {
+        Some(_) => (None, template_setup(&s)),
+        None => (Some(double.url.clone()), String::new()),
+    };
+    let config = s.config("poison", url.as_deref(), "", &setup);
+    let mut weir = s.run(&config, "poison");
+    assert!(
+        s.wait_committed(&ends, CATCH_UP),
+        "offsets did not reach the end\n{}",
+        weir.stderr()
+    );
+    weir.stop();
+
+    let dead = s.dead_letters();
+    let invalid = corpus.count(&Fate::InvalidJson);
+    let conflicts = corpus.count(&Fate::MappingConflict);
+    assert_eq!(invalid, 200);
+    assert!(conflicts > 150, "most conflicts are not dropped by the chain first");
+    let stages: Vec<&str> = dead.iter().filter_map(|d| d["stage"].as_str()).collect();
+    assert_eq!(
+        dead.len(),
+        invalid + conflicts,
+        "one entry per poison event; stages: decode {}, elasticsearch {}",
+        stages.iter().filter(|s| **s == "decode").count(),
+        stages.iter().filter(|s| **s == "elasticsearch").count()
+    );
+    for entry in &dead {
+        assert_eq!(entry["topic"], Value::from(s.topic.as_str()));
+        assert!(
+            entry["partition"].is_i64() && entry["offset"].is_u64(),
+            "{entry}"
+        );
+        let raw = entry["event"].as_str().unwrap();
+        let seq: usize = raw
+            .split("\"seq\":")
+            .nth(1)
+            .and_then(|r| r.trim().split([',', '}']).next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no seq in {raw}"));
+        match &corpus.fates[seq] {
+            Fate::InvalidJson => {
+                assert_eq!(entry["stage"], "decode");
+                assert!(
+                    entry["reason"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("invalid JSON"),
+                    "{entry}"
+                );
+                assert_eq!(
+                    raw, corpus.records[seq].1,
+                    "the original event, byte for byte"
+                );
+            }
+            Fate::MappingConflict => {
+                assert_eq!(entry["stage"], "elasticsearch");
+                let reason = entry["reason"].as_str().unwrap();
+                assert!(reason.contains("mapper_parsing_exception"), "{reason}");
+                assert!(reason.contains("user_id"), "{reason}");
+            }
+            other => panic!("seq {seq} ({other:?}) was dead-lettered: {entry}"),
+        }
+    }
+    let indexed = corpus.expected_counts().values().sum::<u64>() as usize;
+    match support::es::external() {
+        Some(_) => s.assert_exactly_once(&corpus),
+        None => {
+            let state = double.state.lock().unwrap();
+            assert_eq!(state.docs.len(), indexed);
+            for (id, (index, doc)) in &state.docs {
+                let seq = doc["seq"].as_u64().unwrap() as usize;
+                assert_eq!(
+                    corpus.fates[seq],
+                    Fate::Indexed(index.clone()),
+                    "{id} in the wrong index"
+                );
+            }
+        }
+    }
+}
+
+/// `[sink.setup]` installing the seeds' template for the test's index prefix (without the
+/// ILM settings, which would need the policy and a rollover alias).
+fn template_setup(s: &Scenario) -> String {
+    let text =
+        std::fs::read_to_string(support::root().join("examples/elasticsearch/index-template.json"))
+            .unwrap();
+    let mut template: Value = serde_json::from_str(&text).unwrap();
+    template["index_patterns"] = serde_json::json!([format!("{}-*", s.prefix)]);
+    let settings = template["template"]["settings"].as_object_mut().unwrap();
+    settings.retain(|k, _| !k.starts_with("index.lifecycle"));
+    settings.insert("number_of_replicas".into(), 0.into());
+    let file = s.dir.path().join("template.json");
+    std::fs::write(&file, template.to_string()).unwrap();
+    format!(
+        "[sink.setup.index_template]\nname = \"{}\"\nfile = {:?}\n",
+        s.prefix, file
+    )
+}
+
+/// Guards the test infrastructure: with the one-record batches the tests produce, the
+/// broker resumes from any offset (Tansu 0.6.0 skips to the next batch otherwise).
+#[test]
+fn the_test_broker_resumes_from_any_offset() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let kafka = support::kafka::Kafka::start();
+    let topic = format!("probe-{}", support::unique());
+    kafka.create_topic(&topic, 1);
+    let records: Vec<(String, String)> = (0..10_000)
+        .map(|i| (format!("k{i}"), format!("{{\"i\":{i}}}")))
+        .collect();
+    let placed = kafka.produce(&topic, &records);
+    assert_eq!(placed.last(), Some(&(0, 9999)));
+    for start in [0i64, 1234, 3999, 4000, 4001, 7777] {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &kafka.brokers)
+            .set("group.id", format!("probe-{start}"))
+            .create()
+            .unwrap();
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(&topic, 0, Offset::Offset(start))
+            .unwrap();
+        consumer.assign(&list).unwrap();
+        let mut first = None;
+        for _ in 0..50 {
+            if let Some(Ok(m)) = consumer.poll(std::time::Duration::from_millis(100)) {
+                first = Some(m.offset());
+                break;
+            }
+        }
+        assert_eq!(first, Some(start), "fetch from {start}");
+    }
+}

@@ -1,0 +1,291 @@
+//! A fault-injecting Elasticsearch double for the failure paths an emulator cannot
+//! produce: whole-request 429/5xx, per-item 429s, per-item mapping rejections, slow or
+//! stalled responses, and connection resets. It keeps what it indexed (`create`
+//! semantics: 409 for an existing `_id`), counts every attempt per `_id`, and serves
+//! `_index_template` and `_ilm/policy` GET/PUT from memory, logging every request.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// What the double should do wrong.
+#[derive(Debug, Default, Clone)]
+pub struct Faults {
+    /// Whole-request statuses for the next `_bulk` requests, in order (429, 503, ...).
+    pub statuses: VecDeque<u16>,
+    /// Close the connection without answering for the next this-many `_bulk` requests.
+    pub resets: u32,
+    /// Answer 429 for every item whose `seq` is a multiple of this, on its first attempt.
+    pub item_429_every: Option<u64>,
+    /// Reject (400, mapper_parsing_exception) documents whose field holds an object or
+    /// an array, as a `keyword` mapping would.
+    pub keyword_field: Option<String>,
+    /// Wait this long before answering each `_bulk` request.
+    pub delay: Duration,
+    /// Never answer `_bulk` requests while set (a stalled cluster).
+    pub stall: bool,
+}
+
+/// What the double has seen and stored.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Faults to apply.
+    pub faults: Faults,
+    /// Stored documents by `_id`: (index, source).
+    pub docs: HashMap<String, (String, Value)>,
+    /// `create` attempts per `_id`.
+    pub attempts: HashMap<String, u32>,
+    /// `_bulk` requests received.
+    pub bulk_requests: u32,
+    /// Largest number of `_bulk` requests being answered at once.
+    pub max_concurrent: u32,
+    concurrent: u32,
+    /// `METHOD path` of every request.
+    pub log: Vec<String>,
+    /// Bodies PUT to `_index_template/<name>` and `_ilm/policy/<name>`, by path.
+    pub resources: HashMap<String, Value>,
+    /// Whether request bodies arrived gzip-compressed.
+    pub gzipped: u32,
+}
+
+/// A running double.
+pub struct Double {
+    /// `http://127.0.0.1:port`.
+    pub url: String,
+    /// Shared state; lock to set faults or read results.
+    pub state: Arc<Mutex<State>>,
+}
+
+impl Double {
+    /// Starts listening on a free port.
+    pub fn start() -> Double {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let state = shared.clone();
+                std::thread::spawn(move || serve(stream, state));
+            }
+        });
+        Double { url, state }
+    }
+
+    /// Sets the faults.
+    pub fn set(&self, f: impl FnOnce(&mut Faults)) {
+        f(&mut self.state.lock().unwrap().faults);
+    }
+
+    /// Number of stored documents.
+    pub fn stored(&self) -> usize {
+        self.state.lock().unwrap().docs.len()
+    }
+}
+
+fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
+    let mut writer = match stream.try_clone() {
+        Ok(w) => w,
+        Err(_) => return,
+    };
+    let mut reader = BufReader::new(stream);
+    loop {
+        let Some((method, path, headers, body)) = read_request(&mut reader) else {
+            return;
+        };
+        let is_bulk = path.starts_with("/_bulk");
+        {
+            let mut s = state.lock().unwrap();
+            s.log.push(format!("{method} {path}"));
+            if is_bulk {
+                s.bulk_requests += 1;
+                if s.faults.resets > 0 {
+                    s.faults.resets -= 1;
+                    return; // dropped without an answer: the client sees a reset
+                }
+            }
+        }
+        let (status, reply) = if is_bulk {
+            bulk(&state, &headers, body)
+        } else {
+            other(&state, &method, &path, &body)
+        };
+        let text = reply.to_string();
+        let head = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            text.len()
+        );
+        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(text.as_bytes()).is_err()
+        {
+            return;
+        }
+    }
+}
+
+type Request = (String, String, HashMap<String, String>, Vec<u8>);
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let path = parts.next()?.to_owned();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+        }
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).ok()?;
+    Some((method, path, headers, body))
+}
+
+fn bulk(
+    state: &Arc<Mutex<State>>,
+    headers: &HashMap<String, String>,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let (delay, status) = {
+        let mut s = state.lock().unwrap();
+        s.concurrent += 1;
+        s.max_concurrent = s.max_concurrent.max(s.concurrent);
+        (s.faults.delay, s.faults.statuses.pop_front())
+    };
+    std::thread::sleep(delay);
+    while state.lock().unwrap().faults.stall {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let reply = bulk_reply(state, headers, body, status);
+    state.lock().unwrap().concurrent -= 1;
+    reply
+}
+
+fn bulk_reply(
+    state: &Arc<Mutex<State>>,
+    headers: &HashMap<String, String>,
+    body: Vec<u8>,
+    status: Option<u16>,
+) -> (u16, Value) {
+    if let Some(status) = status {
+        return (
+            status,
+            json!({"error": {"type": "injected", "reason": "injected fault"}, "status": status}),
+        );
+    }
+    let gzipped = headers.get("content-encoding").map(String::as_str) == Some("gzip");
+    let body = if gzipped {
+        let mut out = Vec::new();
+        if flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut out)
+            .is_err()
+        {
+            return (400, json!({"error": "bad gzip"}));
+        }
+        out
+    } else {
+        body
+    };
+    let text = String::from_utf8_lossy(&body);
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let mut s = state.lock().unwrap();
+    if gzipped {
+        s.gzipped += 1;
+    }
+    let mut items = Vec::new();
+    let mut errors = false;
+    while let (Some(action), Some(source)) = (lines.next(), lines.next()) {
+        let action: Value = serde_json::from_str(action).unwrap_or(Value::Null);
+        let source: Value = serde_json::from_str(source).unwrap_or(Value::Null);
+        let meta = &action["create"];
+        let index = meta["_index"].as_str().unwrap_or_default().to_owned();
+        let id = meta["_id"].as_str().unwrap_or_default().to_owned();
+        let attempt = {
+            let a = s.attempts.entry(id.clone()).or_insert(0);
+            *a += 1;
+            *a
+        };
+        let seq = source.get("seq").and_then(Value::as_u64);
+        let item = |status: u16, error: Option<Value>| {
+            let mut item = json!({"_index": index, "_id": id, "status": status});
+            if let Some(e) = error {
+                item["error"] = e;
+            }
+            json!({"create": item})
+        };
+        let bad_field = s
+            .faults
+            .keyword_field
+            .clone()
+            .filter(|f| source.get(f).is_some_and(|v| v.is_object() || v.is_array()));
+        if let Some(field) = bad_field {
+            errors = true;
+            items.push(item(400, Some(json!({"type": "mapper_parsing_exception", "reason": format!("failed to parse field [{field}] of type [keyword] in document with id '{id}'. Preview of field's value: '{{}}'")}))));
+        } else if attempt == 1
+            && s.faults
+                .item_429_every
+                .zip(seq)
+                .is_some_and(|(k, q)| q % k == 0)
+        {
+            errors = true;
+            items.push(item(429, Some(json!({"type": "es_rejected_execution_exception", "reason": "rejected execution (queue capacity 200)"}))));
+        } else if s.docs.contains_key(&id) {
+            errors = true;
+            items.push(item(409, Some(json!({"type": "version_conflict_engine_exception", "reason": format!("[{id}]: version conflict, document already exists")}))));
+        } else {
+            s.docs.insert(id.clone(), (index.clone(), source));
+            items.push(item(201, None));
+        }
+    }
+    (200, json!({"took": 1, "errors": errors, "items": items}))
+}
+
+fn other(state: &Arc<Mutex<State>>, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
+    let mut s = state.lock().unwrap();
+    let name = path.rsplit('/').next().unwrap_or_default().to_owned();
+    match (method, path) {
+        ("GET", "/") => (
+            200,
+            json!({"name": "double", "version": {"number": "9.1.0"}, "tagline": "You Know, for Search"}),
+        ),
+        ("GET", p) if p.starts_with("/_index_template/") => match s.resources.get(p) {
+            Some(v) => (
+                200,
+                json!({"index_templates": [{"name": name, "index_template": v}]}),
+            ),
+            None => (
+                404,
+                json!({"error": {"type": "resource_not_found_exception"}, "status": 404}),
+            ),
+        },
+        ("GET", p) if p.starts_with("/_ilm/policy/") => match s.resources.get(p) {
+            Some(v) => (200, json!({ name: {"version": 1, "policy": v["policy"]} })),
+            None => (
+                404,
+                json!({"error": {"type": "resource_not_found_exception"}, "status": 404}),
+            ),
+        },
+        ("PUT", p) if p.starts_with("/_index_template/") || p.starts_with("/_ilm/policy/") => {
+            let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            s.resources.insert(p.to_owned(), v);
+            (200, json!({"acknowledged": true}))
+        }
+        _ => (404, json!({"error": "no handler found for uri"})),
+    }
+}
