@@ -163,7 +163,10 @@ fn poison_events_are_dead_lettered_with_reasons_and_the_rest_is_indexed() {
     let invalid = corpus.count(&Fate::InvalidJson);
     let conflicts = corpus.count(&Fate::MappingConflict);
     assert_eq!(invalid, 200);
-    assert!(conflicts > 150, "most conflicts are not dropped by the chain first");
+    assert!(
+        conflicts > 150,
+        "most conflicts are not dropped by the chain first"
+    );
     let stages: Vec<&str> = dead.iter().filter_map(|d| d["stage"].as_str()).collect();
     assert_eq!(
         dead.len(),

@@ -24,8 +24,11 @@ pub struct Faults {
     /// Reject (400, mapper_parsing_exception) documents whose field holds an object or
     /// an array, as a `keyword` mapping would.
     pub keyword_field: Option<String>,
-    /// Wait this long before answering each `_bulk` request.
+    /// Wait `delay` before answering each `_bulk` request (all of them when `slow` is 0,
+    /// else the next `slow` ones).
     pub delay: Duration,
+    /// How many of the next `_bulk` requests are delayed; 0 = every one.
+    pub slow: u32,
     /// Never answer `_bulk` requests while set (a stalled cluster).
     pub stall: bool,
 }
@@ -50,6 +53,8 @@ pub struct State {
     pub resources: HashMap<String, Value>,
     /// Whether request bodies arrived gzip-compressed.
     pub gzipped: u32,
+    /// `Authorization` headers seen.
+    pub auth: Vec<String>,
 }
 
 /// A running double.
@@ -81,6 +86,13 @@ impl Double {
         f(&mut self.state.lock().unwrap().faults);
     }
 
+    /// Waits until no `_bulk` request is being answered (late, slow ones included).
+    pub fn wait_idle(&self) {
+        while self.state.lock().unwrap().concurrent > 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Number of stored documents.
     pub fn stored(&self) -> usize {
         self.state.lock().unwrap().docs.len()
@@ -101,6 +113,9 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
         {
             let mut s = state.lock().unwrap();
             s.log.push(format!("{method} {path}"));
+            if let Some(a) = headers.get("authorization") {
+                s.auth.push(a.clone());
+            }
             if is_bulk {
                 s.bulk_requests += 1;
                 if s.faults.resets > 0 {
@@ -166,7 +181,18 @@ fn bulk(
         let mut s = state.lock().unwrap();
         s.concurrent += 1;
         s.max_concurrent = s.max_concurrent.max(s.concurrent);
-        (s.faults.delay, s.faults.statuses.pop_front())
+        let delay = match s.faults.slow {
+            0 => s.faults.delay,
+            1 => {
+                s.faults.slow = 0;
+                std::mem::take(&mut s.faults.delay)
+            }
+            n => {
+                s.faults.slow = n - 1;
+                s.faults.delay
+            }
+        };
+        (delay, s.faults.statuses.pop_front())
     };
     std::thread::sleep(delay);
     while state.lock().unwrap().faults.stall {

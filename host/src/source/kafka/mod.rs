@@ -86,6 +86,9 @@ impl KafkaConfig {
     /// The librdkafka configuration: defaults, then the operator's options.
     pub fn client_config(&self) -> Result<ClientConfig, String> {
         let mut config = ClientConfig::new();
+        // Everything librdkafka logs goes to `tracing`, which filters (`WEIR_LOG`); left
+        // alone, the crate derives the level from the `log` facade, which is off here.
+        config.set_log_level(rdkafka::config::RDKafkaLogLevel::Debug);
         for (k, v) in DEFAULT_OPTIONS {
             config.set(*k, *v);
         }
