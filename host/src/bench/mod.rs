@@ -7,6 +7,7 @@
 
 mod bundled;
 mod corpus;
+pub mod kafka;
 mod native;
 pub mod pipeline;
 pub mod reload;
@@ -37,6 +38,9 @@ pub enum Suite {
     Reload,
     /// File → the bundled plugins → file at 1 and 2 workers: events/s, CPU, RSS, scaling.
     Pipeline,
+    /// Kafka → the bundled plugins → Elasticsearch: events/s, Weir's CPU and RSS (needs
+    /// `--brokers` and `--es-url`; `scripts/bench-kafka.sh` starts Tansu and noida-db).
+    Kafka,
 }
 
 /// What to measure.
@@ -184,7 +188,7 @@ fn pairs(engine: &WasmEngine, opts: &BenchOptions) -> anyhow::Result<Vec<Pair>> 
                 },
             ]
         }
-        Suite::Reload | Suite::Pipeline => {
+        Suite::Reload | Suite::Pipeline | Suite::Kafka => {
             bail!("this suite runs `weir run` itself, not a chain in-process")
         }
         Suite::Bundled => {

@@ -39,7 +39,7 @@ pub struct WorkerRuns {
 
 /// Children's CPU time so far (user + sys of waited-for children), from `/proc/self/stat`.
 /// Linux's clock tick is 100 Hz (`USER_HZ`).
-fn children_cpu() -> anyhow::Result<Duration> {
+pub(crate) fn children_cpu() -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat")
         .context("reading /proc/self/stat (Linux only)")?;
     let after_name = stat
@@ -58,7 +58,7 @@ fn children_cpu() -> anyhow::Result<Duration> {
 }
 
 /// A running child's peak RSS so far, from `/proc/<pid>/status`.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
+pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
@@ -113,10 +113,6 @@ pub fn print(
     out: &mut impl std::io::Write,
 ) -> std::io::Result<()> {
     writeln!(out, "{events} events per run, file -> normalize, geoip, redact, route -> file (medians, min-max)")?;
-    let range = |v: &[f64]| {
-        v.iter()
-            .fold((f64::MAX, 0f64), |(lo, hi), x| (lo.min(*x), hi.max(*x)))
-    };
     for r in results {
         let (rl, rh) = range(&r.rate);
         let (cl, ch) = range(&r.cpu_per_million);
@@ -137,4 +133,10 @@ pub fn print(
         )?;
     }
     Ok(())
+}
+
+/// Lowest and highest of a set of measurements.
+pub(crate) fn range(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::MAX, 0f64), |(lo, hi), x| (lo.min(*x), hi.max(*x)))
 }

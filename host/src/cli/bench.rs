@@ -26,6 +26,15 @@ pub(crate) struct BenchArgs {
     /// Events per plugin call.
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
+    /// Kafka bootstrap brokers (suite `kafka`).
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// Elasticsearch URL (suite `kafka`).
+    #[arg(long, default_value = "http://127.0.0.1:9200")]
+    es_url: String,
+    /// Chain workers of the `weir run` under test (suite `kafka`).
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
     /// The weir-bench-ops component.
     #[arg(
         long,
@@ -48,6 +57,19 @@ pub(crate) fn bench(args: &BenchArgs) -> anyhow::Result<()> {
             &results,
             &mut std::io::stdout(),
         )?);
+    }
+    if args.suite == Suite::Kafka {
+        let opts = bench::kafka::KafkaOptions {
+            events: args.events,
+            rounds: args.rounds.max(1),
+            brokers: args.brokers.clone(),
+            es_url: args.es_url.clone(),
+            workers: args.workers.max(1),
+            wasm_dir: args.wasm_dir.clone(),
+            geoip_db: args.geoip_db.clone(),
+        };
+        let rounds = bench::kafka::run(&opts)?;
+        return Ok(bench::kafka::print(&opts, &rounds, &mut std::io::stdout())?);
     }
     if args.suite == Suite::Reload {
         let opts = bench::reload::ReloadOptions {

@@ -232,14 +232,16 @@ impl LoadedConfig {
                 .validate()
                 .map_err(|m| invalid(None, format!("admin.{m}")))?;
         }
+        // Section checks name their key (`sink.auth: ...`); the line is where it is set.
+        let keyed = |m: String| invalid(line_of_key(&text, &m), m);
         if let SourceConfig::Kafka(kafka) = &pipeline.source {
-            kafka.validate().map_err(|m| invalid(None, m))?;
+            kafka.validate().map_err(keyed)?;
         }
-        pipeline.sink.validate().map_err(|m| invalid(None, m))?;
+        pipeline.sink.validate().map_err(keyed)?;
         pipeline
             .dead_letter
             .validate(&pipeline.source)
-            .map_err(|m| invalid(None, m))?;
+            .map_err(keyed)?;
         if pipeline.pipeline.workers == Some(0) {
             return Err(invalid(None, "pipeline.workers: must be at least 1".into()));
         }
@@ -300,6 +302,44 @@ pub fn resolve(base: &Path, path: &Path) -> PathBuf {
     } else {
         base.join(path)
     }
+}
+
+/// The line setting the key an error message starts with (`source.options.x.y: ...`):
+/// the first line whose key is the path's last segment, bare or quoted, or whose table
+/// header is the path.
+fn line_of_key(text: &str, message: &str) -> Option<usize> {
+    let path = message.split(':').next()?.trim();
+    let (table, _) = path.split_once('.')?;
+    // Option names contain dots (`enable.auto.commit`): try the longest tail first.
+    let segments: Vec<&str> = path.split('.').collect();
+    let mut in_table = false;
+    let candidates: Vec<String> = (1..segments.len())
+        .map(|i| segments[i..].join("."))
+        .collect();
+    for (n, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            let header = trimmed.trim_matches(['[', ']']).trim();
+            in_table = header == table || header.starts_with(&format!("{table}."));
+            if format!("[{path}]") == trimmed {
+                return Some(n + 1);
+            }
+            continue;
+        }
+        if !in_table {
+            continue;
+        }
+        let key = trimmed
+            .split('=')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .trim_matches('"');
+        if candidates.iter().any(|c| c == key) {
+            return Some(n + 1);
+        }
+    }
+    None
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -382,6 +422,61 @@ path = "/abs/b.wasm"
             err,
             "conf/pipe.toml:20: plugins[1].name: `first` is already the name of plugins[0]"
         );
+    }
+
+    const KAFKA_TO_ES: &str = r#"
+[source]
+type = "kafka"
+brokers = "k:9092"
+topics = ["python-logs"]
+[source.options]
+"session.timeout.ms" = 6000
+"enable.auto.commit" = "true"
+
+[sink]
+type = "elasticsearch"
+urls = ["http://es:9200"]
+[sink.auth]
+username = "elastic"
+"#;
+
+    #[test]
+    fn kafka_and_elasticsearch_errors_name_the_key_and_its_line() {
+        let err = load(KAFKA_TO_ES).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "conf/pipe.toml:8: source.options.enable.auto.commit: Weir commits offsets itself; this must stay false"
+        );
+        let err = load(&KAFKA_TO_ES.replace("\"enable.auto.commit\" = \"true\"", ""))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "conf/pipe.toml:13: sink.auth: give either `username` and `password`, or `api_key`"
+        );
+        let ok = KAFKA_TO_ES
+            .replace("\"enable.auto.commit\" = \"true\"", "")
+            .replace("username = \"elastic\"", "api_key = \"aWQ6a2V5\"");
+        let err = load(&ok.replace("urls = [\"http://es:9200\"]", "urls = [\"es 9200\"]"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("conf/pipe.toml:12: sink.urls: \"es 9200\" is not a URL"),
+            "{err}"
+        );
+        let c = load(&ok).unwrap();
+        let SourceConfig::Kafka(k) = &c.pipeline.source else {
+            panic!("kafka source")
+        };
+        assert_eq!(k.group_id, "weir");
+        let crate::sink::SinkConfig::Elasticsearch(es) = &c.pipeline.sink else {
+            panic!("es sink")
+        };
+        assert_eq!(es.batch_events, 1000);
+        assert_eq!(es.batch_bytes, 5 << 20);
+        assert_eq!(es.flush_ms, 1000);
+        assert_eq!(es.index, "logs-{service}-{route}-%Y.%m.%d");
+        assert_eq!(es.retry.max_retries, None, "retries forever by default");
     }
 
     #[test]

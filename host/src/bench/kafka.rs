@@ -1,0 +1,242 @@
+//! `weir bench --suite kafka`: Kafka → the four bundled plugins → Elasticsearch through the
+//! real `weir run`, against a broker and a cluster (or emulator) given on the command line
+//! (`scripts/bench-kafka.sh` starts Tansu and noida-db). Each round fills a new topic,
+//! starts Weir, and waits until its committed offsets reach the end of every partition.
+//! Reports events/s from the first commit to the last (group join excluded), Weir's own
+//! CPU seconds per million events (user + sys of the `weir run` process alone, so the
+//! endpoint's cost is not in it), and Weir's peak RSS.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use super::pipeline::{children_cpu, peak_rss_kib, range};
+use super::{bundled, generate, median};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct KafkaOptions {
+    /// Events per round.
+    pub events: usize,
+    /// Rounds.
+    pub rounds: usize,
+    /// Bootstrap brokers.
+    pub brokers: String,
+    /// Elasticsearch URL.
+    pub es_url: String,
+    /// Chain workers of the `weir run` under test.
+    pub workers: usize,
+    /// Directory of the bundled plugins.
+    pub wasm_dir: PathBuf,
+    /// GeoIP database.
+    pub geoip_db: PathBuf,
+}
+
+/// One round's figures.
+#[derive(Debug, Clone)]
+pub struct KafkaRound {
+    /// Events/s from the first commit to the last.
+    pub rate: f64,
+    /// Weir's CPU seconds per million events.
+    pub cpu_per_million: f64,
+    /// Weir's peak RSS, MiB.
+    pub rss_mib: f64,
+}
+
+const PARTITIONS: i32 = 6;
+
+fn absolute(p: &Path) -> PathBuf {
+    std::env::current_dir()
+        .map(|d| d.join(p))
+        .unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Runs the benchmark.
+pub fn run(opts: &KafkaOptions) -> anyhow::Result<Vec<KafkaRound>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let corpus = generate(opts.events, 0x5eed);
+    let dir = tempfile::tempdir()?;
+    let plugins = bundled::plugins_toml(&absolute(&opts.wasm_dir), &absolute(&opts.geoip_db));
+    let mut rounds = Vec::new();
+    for round in 0..opts.rounds {
+        let topic = format!("weir-bench-{}-{round}", std::process::id());
+        create_topic(&runtime, &opts.brokers, &topic)?;
+        let ends = produce(&runtime, &opts.brokers, &topic, &corpus)?;
+        let config = dir.path().join(format!("{topic}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[source]\ntype = \"kafka\"\nbrokers = \"{}\"\ntopics = [\"{topic}\"]\ngroup_id = \"{topic}\"\n\
+                 [source.options]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\
+                 [sink]\ntype = \"elasticsearch\"\nurls = [\"{}\"]\nindex = \"{topic}-{{service}}-{{route}}-%Y.%m.%d\"\n\
+                 [dead_letter]\ntype = \"file\"\npath = \"{topic}-dead.ndjson\"\n\
+                 [pipeline]\nworkers = {}\n{plugins}",
+                opts.brokers, opts.es_url, opts.workers
+            ),
+        )?;
+        let watcher: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &opts.brokers)
+            .set("group.id", &topic)
+            .create()?;
+        let cpu_before = children_cpu()?;
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["run", "--config"])
+            .arg(&config)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start weir run")?;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let mut first_commit = None;
+        let mut peak = 0;
+        let done = loop {
+            if let Some(kib) = peak_rss_kib(child.id()) {
+                peak = peak.max(kib);
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!("weir run exited early ({status})");
+            }
+            let committed = committed(&watcher, &topic)?;
+            let progressed: i64 = committed.values().map(|o| (*o).max(0)).sum();
+            if progressed > 0 && first_commit.is_none() {
+                first_commit = Some((Instant::now(), progressed));
+            }
+            if ends.iter().all(|(p, end)| committed.get(p) == Some(end)) {
+                break Instant::now();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("offsets did not reach the end in 10 minutes: {committed:?} vs {ends:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let status = child.wait()?;
+        if !status.success() {
+            bail!("weir run did not stop cleanly ({status})");
+        }
+        let cpu = (children_cpu()? - cpu_before).as_secs_f64();
+        let (start, before) = first_commit.unwrap_or((done, 0));
+        let measured = opts.events as f64 - before as f64;
+        rounds.push(KafkaRound {
+            rate: measured / done.duration_since(start).as_secs_f64().max(1e-3),
+            cpu_per_million: cpu / opts.events as f64 * 1e6,
+            rss_mib: peak as f64 / 1024.0,
+        });
+    }
+    Ok(rounds)
+}
+
+fn create_topic(
+    runtime: &tokio::runtime::Runtime,
+    brokers: &str,
+    topic: &str,
+) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()?;
+    let new = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1));
+    for result in runtime.block_on(admin.create_topics([&new], &AdminOptions::new()))? {
+        result.map_err(|(t, e)| anyhow::anyhow!("create topic {t}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Produces the corpus (one record per batch: Tansu 0.6.0 skips the rest of a batch
+/// when a fetch starts inside it, which a pause for backpressure makes happen) and
+/// returns each partition's end offset.
+fn produce(
+    runtime: &tokio::runtime::Runtime,
+    brokers: &str,
+    topic: &str,
+    corpus: &[String],
+) -> anyhow::Result<BTreeMap<i32, i64>> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "0")
+        .set("batch.num.messages", "1")
+        .set("queue.buffering.max.messages", "2000000")
+        .create()?;
+    runtime.block_on(async {
+        let mut deliveries = Vec::with_capacity(corpus.len());
+        for (i, line) in corpus.iter().enumerate() {
+            let key = format!("k{}", i % 101);
+            let record = FutureRecord::to(topic).key(&key).payload(line);
+            deliveries.push(
+                producer
+                    .send_result(record)
+                    .map_err(|(e, _)| anyhow::anyhow!("produce: {e}"))?,
+            );
+        }
+        let mut ends = BTreeMap::new();
+        for d in deliveries {
+            let delivery = d
+                .await
+                .map_err(|_| anyhow::anyhow!("producer went away"))?
+                .map_err(|(e, _)| anyhow::anyhow!("produce: {e}"))?;
+            let end = ends.entry(delivery.partition).or_insert(0);
+            *end = (*end).max(delivery.offset + 1);
+        }
+        Ok(ends)
+    })
+}
+
+fn committed(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<BTreeMap<i32, i64>> {
+    let mut list = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        list.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(list, Duration::from_secs(10))?;
+    Ok(committed
+        .elements()
+        .iter()
+        .map(|e| {
+            let o = match e.offset() {
+                Offset::Offset(o) => o,
+                _ => -1,
+            };
+            (e.partition(), o)
+        })
+        .collect())
+}
+
+/// Prints the figures.
+pub fn print(
+    opts: &KafkaOptions,
+    rounds: &[KafkaRound],
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    let rate: Vec<f64> = rounds.iter().map(|r| r.rate).collect();
+    let cpu: Vec<f64> = rounds.iter().map(|r| r.cpu_per_million).collect();
+    let rss: Vec<f64> = rounds.iter().map(|r| r.rss_mib).collect();
+    let ((rl, rh), (cl, ch), (ml, mh)) = (range(&rate), range(&cpu), range(&rss));
+    writeln!(
+        out,
+        "{} events per round, {} rounds, Kafka ({}) -> normalize, geoip, redact, route -> Elasticsearch ({}), {} worker(s)",
+        opts.events, opts.rounds, opts.brokers, opts.es_url, opts.workers
+    )?;
+    writeln!(
+        out,
+        "events/s (first to last commit): {:.0} ({rl:.0}-{rh:.0})",
+        median(&rate)
+    )?;
+    writeln!(
+        out,
+        "weir CPU s per 1M events: {:.2} ({cl:.2}-{ch:.2})",
+        median(&cpu)
+    )?;
+    writeln!(out, "weir peak RSS MiB: {:.0} ({ml:.0}-{mh:.0})", median(&rss))
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The Kafka -> chain -> Elasticsearch benchmark: starts Tansu and noida-db on free ports
+# (installed by setup-test-services.sh when absent), then `weir bench --suite kafka`.
+# Extra arguments go to `weir bench` (e.g. --events 200000 --rounds 3 --workers 2).
+# Against real services instead: ./target/release/weir bench --suite kafka --brokers H:P --es-url URL
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+./scripts/setup-test-services.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+./scripts/build-plugins.sh
+cargo build --release -p weir
+work=$(mktemp -d)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+kafka_port=$(free_port); es_port=$(free_port)
+tansu broker --listener-url "tcp://127.0.0.1:$kafka_port" --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
+    --storage-engine memory://tansu/ >"$work/tansu.log" 2>&1 &
+tansu_pid=$!
+noida-db start --only elasticsearch --elasticsearch-port "$es_port" --data-dir "$work/es" >"$work/noida.log" 2>&1 &
+noida_pid=$!
+trap 'kill $tansu_pid $noida_pid 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do
+    if curl -fs "http://127.0.0.1:$es_port/" >/dev/null 2>&1 && (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null; then break; fi
+    sleep 0.2
+done
+./target/release/weir bench --suite kafka --brokers "127.0.0.1:$kafka_port" --es-url "http://127.0.0.1:$es_port" "$@"
