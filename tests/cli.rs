@@ -179,3 +179,28 @@ fn run_prints_a_summary_and_accounts_for_every_event() {
     assert_eq!(p.output().len(), 6);
     assert_eq!(p.dead()[0]["position"], 11);
 }
+
+#[test]
+fn the_kafka_to_elasticsearch_example_passes_check_and_names_bad_keys() {
+    for krate in ["weir-normalize", "weir-geoip", "weir-redact", "weir-route"] {
+        wasm(krate);
+    }
+    let example = root().join("examples/pipeline-kafka.toml");
+    let out = weir(&["check", "--config", &example.display().to_string()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A typo in the sink section is reported with its line, like everywhere else.
+    let text = std::fs::read_to_string(&example)
+        .unwrap()
+        .replace("batch_events = 1000", "batch_event = 1000");
+    let bad = tempfile::Builder::new()
+        .prefix(".pipeline-kafka-test-")
+        .suffix(".toml")
+        .tempfile_in(root().join("examples"))
+        .unwrap();
+    std::fs::write(bad.path(), text).unwrap();
+    let out = weir(&["check", "--config", &bad.path().display().to_string()]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("unknown field `batch_event`"), "{err}");
+    assert!(err.contains("line 26"), "{err}");
+}

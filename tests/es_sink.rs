@@ -229,6 +229,17 @@ fn basic_and_api_key_credentials_are_sent() {
     let state = double.state.lock().unwrap();
     assert!(!state.auth.is_empty());
     assert!(state.auth.iter().all(|a| a == "ApiKey aWQ6a2V5"));
+    drop(state);
+    // Credentials in the URL are basic auth.
+    let double = Double::start();
+    let with_user = Double {
+        url: double.url.replace("http://", "http://weir:s3cret@"),
+        state: double.state.clone(),
+    };
+    run.run(&with_user, "");
+    let state = double.state.lock().unwrap();
+    assert!(!state.auth.is_empty());
+    assert!(state.auth.iter().all(|a| a == "Basic d2VpcjpzM2NyZXQ="));
 }
 
 #[test]

@@ -238,5 +238,9 @@ pub fn print(
         "weir CPU s per 1M events: {:.2} ({cl:.2}-{ch:.2})",
         median(&cpu)
     )?;
-    writeln!(out, "weir peak RSS MiB: {:.0} ({ml:.0}-{mh:.0})", median(&rss))
+    writeln!(
+        out,
+        "weir peak RSS MiB: {:.0} ({ml:.0}-{mh:.0})",
+        median(&rss)
+    )
 }

@@ -205,7 +205,7 @@ impl LoadedConfig {
         let mut pipeline: PipelineConfig =
             toml::from_str(&text).map_err(|e| ConfigError::Parse {
                 file: file.into(),
-                message: e.to_string().trim_end().to_owned(),
+                message: with_key_line(&text, e.to_string().trim_end()),
             })?;
         let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
         pipeline.source.resolve(&base);
@@ -301,6 +301,40 @@ pub fn resolve(base: &Path, path: &Path) -> PathBuf {
         path.to_path_buf()
     } else {
         base.join(path)
+    }
+}
+
+/// Tagged sections (`[source]`, `[sink]`, `[dead_letter]`) are parsed as a whole, so toml
+/// reports an unknown key there at the table's header: add the key's own line.
+fn with_key_line(text: &str, message: &str) -> String {
+    let key = message
+        .split("unknown field `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next());
+    let reported = message
+        .split("at line ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<usize>().ok());
+    let (Some(key), Some(reported)) = (key, reported) else {
+        return message.to_owned();
+    };
+    let found = text
+        .lines()
+        .enumerate()
+        .skip(reported - 1)
+        .find(|(_, line)| {
+            let k = line
+                .split('=')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_matches('"');
+            k == key && line.contains('=')
+        });
+    match found {
+        Some((n, _)) if n + 1 != reported => format!("{message}\n`{key}` is set at line {}", n + 1),
+        _ => message.to_owned(),
     }
 }
 

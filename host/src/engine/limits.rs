@@ -11,7 +11,8 @@ pub struct Limits {
     ///
     /// Default: 64.
     pub memory_mib: u32,
-    /// CPU-time deadline for one batch, in milliseconds.
+    /// CPU-time deadline for one batch, in milliseconds (enforced to the engine's
+    /// 10 ms tick).
     ///
     /// Default: 100.
     pub deadline_ms: u64,

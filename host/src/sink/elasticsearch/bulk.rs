@@ -130,40 +130,65 @@ pub enum BulkError {
     },
 }
 
+/// The parts of a `_bulk` response Weir reads; everything else (shards, sequence numbers,
+/// versions: most of the bytes) is skipped without being built.
+#[derive(serde::Deserialize)]
+struct BulkResponse {
+    items: Vec<Item>,
+}
+
+/// One item: `{"create": {...}}` (or `index`, `update`, `delete` for other actions).
+#[derive(serde::Deserialize)]
+struct Item {
+    #[serde(alias = "index", alias = "update", alias = "delete")]
+    create: ItemResult,
+}
+
+#[derive(serde::Deserialize)]
+struct ItemResult {
+    #[serde(default)]
+    status: u16,
+    #[serde(default)]
+    error: Option<ItemError>,
+}
+
+#[derive(serde::Deserialize)]
+struct ItemError {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
 /// Reads a `_bulk` response to a request of `sent` documents, item by item, in order.
 pub fn parse_response(body: &[u8], sent: usize) -> Result<Vec<ItemOutcome>, BulkError> {
-    let response: Value =
+    let response: BulkResponse =
         serde_json::from_slice(body).map_err(|e| BulkError::Malformed(e.to_string()))?;
-    let items = response
-        .get("items")
-        .and_then(Value::as_array)
-        .ok_or_else(|| BulkError::Malformed("no `items` array".into()))?;
-    if items.len() != sent {
+    if response.items.len() != sent {
         return Err(BulkError::Count {
-            found: items.len(),
+            found: response.items.len(),
             sent,
         });
     }
-    Ok(items.iter().map(outcome).collect())
+    Ok(response
+        .items
+        .into_iter()
+        .map(|i| outcome(i.create))
+        .collect())
 }
 
-fn outcome(item: &Value) -> ItemOutcome {
-    let result = item
-        .as_object()
-        .and_then(|o| o.values().next())
-        .unwrap_or(&Value::Null);
-    let status = result.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
+fn outcome(result: ItemResult) -> ItemOutcome {
+    let status = result.status;
     let reason = || {
-        let error = result.get("error");
-        let kind = error
-            .and_then(|e| e.get("type"))
-            .and_then(Value::as_str)
-            .unwrap_or("error");
-        let text = error
-            .and_then(|e| e.get("reason"))
-            .and_then(Value::as_str)
-            .unwrap_or("no reason given");
-        format!("{kind}: {text}")
+        let (kind, text) = match result.error {
+            Some(e) => (e.kind, e.reason),
+            None => (None, None),
+        };
+        format!(
+            "{}: {}",
+            kind.as_deref().unwrap_or("error"),
+            text.as_deref().unwrap_or("no reason given")
+        )
     };
     match status {
         200..=299 => ItemOutcome::Created,
@@ -269,6 +294,10 @@ mod tests {
     fn malformed_responses_are_errors() {
         assert!(matches!(
             parse_response(b"<html>", 1),
+            Err(BulkError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_response(br#"{"error": {"type": "x"}}"#, 1),
             Err(BulkError::Malformed(_))
         ));
         assert!(matches!(
