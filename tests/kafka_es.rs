@@ -21,9 +21,25 @@ fn one_hundred_thousand_events_arrive_once_each_and_offsets_reach_the_end() {
     let mut corpus = Corpus::generate(100_000, &s.prefix, false);
     let ends = s.produce(&mut corpus);
     assert_eq!(ends.values().sum::<i64>(), 100_000);
-    let config = s.config("e2e", None, "", "");
+    let config = s.config("e2e", None, "", "batch_events = 500");
+    let admin = support::free_port();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!("\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n"));
+    std::fs::write(&config, text).unwrap();
     let started = Instant::now();
     let mut weir = s.run(&config, "e2e");
+    // A hot reload mid-run (SIGHUP) must not lose or duplicate anything either.
+    let expected: u64 = corpus.expected_counts().values().sum();
+    let deadline = Instant::now() + CATCH_UP;
+    while s.es.total(&s.prefix) < expected / 4 {
+        assert!(Instant::now() < deadline, "no progress\n{}", weir.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &weir.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
     assert!(
         s.wait_committed(&ends, CATCH_UP),
         "committed offsets did not reach the end: {:?} vs {ends:?}\n{}",
@@ -31,6 +47,9 @@ fn one_hundred_thousand_events_arrive_once_each_and_offsets_reach_the_end() {
         weir.stderr()
     );
     let elapsed = started.elapsed();
+    let (status, metrics) =
+        support::es::http("GET", &format!("http://127.0.0.1:{admin}/metrics"), None).unwrap();
+    assert_eq!(status, 200);
     weir.stop();
     s.assert_exactly_once(&corpus);
     assert!(
@@ -38,6 +57,18 @@ fn one_hundred_thousand_events_arrive_once_each_and_offsets_reach_the_end() {
         "the chain drops DEBUG"
     );
     assert!(s.dead_letters().is_empty(), "no dead letters expected");
+    for name in [
+        "weir_reloads_total{outcome=\"ok\"} 1",
+        "weir_kafka_commits_total{outcome=\"ok\"}",
+        "weir_es_bulk_requests_total{outcome=\"ok\"}",
+        "weir_es_items_total{result=\"created\"}",
+        "weir_es_bulk_seconds",
+    ] {
+        assert!(
+            metrics.contains(name),
+            "{name} missing from /metrics:\n{metrics}"
+        );
+    }
     eprintln!(
         "100k events: caught up in {:.1} s ({:.0} events/s including group join)",
         elapsed.as_secs_f64(),

@@ -85,6 +85,12 @@ pub fn kafka_commit(partitions: usize, ok: bool) {
     counter!("weir_kafka_committed_partitions_total").increment(partitions as u64);
 }
 
+/// Events in a partition after the group's committed offset (librdkafka's `consumer_lag`).
+pub fn kafka_lag(topic: &str, partition: i32, lag: i64) {
+    gauge!("weir_kafka_consumer_lag", "topic" => topic.to_owned(), "partition" => partition.to_string())
+        .set(lag as f64);
+}
+
 /// Whether the Kafka source is paused for backpressure (1) or consuming (0).
 pub fn kafka_paused(paused: bool) {
     gauge!("weir_kafka_paused").set(if paused { 1.0 } else { 0.0 });

@@ -1,5 +1,6 @@
 //! The consumer's callbacks: on a partition revocation, commit what is safe before the
-//! partition goes to another group member; route librdkafka's logs into `tracing`.
+//! partition goes to another group member; route librdkafka's logs into `tracing` and its
+//! statistics into the lag metric.
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
+use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::Shared;
@@ -39,6 +41,19 @@ impl ClientContext for GroupContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!(target: "librdkafka", "{error}: {reason}");
+    }
+
+    /// librdkafka's periodic statistics (`statistics.interval.ms`): per-partition lag
+    /// behind the high watermark, counted from the last committed offset, so it includes
+    /// events read but not yet in Elasticsearch.
+    fn stats(&self, statistics: Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    crate::metrics::kafka_lag(topic, *partition, p.consumer_lag);
+                }
+            }
+        }
     }
 }
 

@@ -67,8 +67,9 @@ fn default_in_flight() -> usize {
 
 /// librdkafka properties Weir sets unless `[source.options]` overrides them: offsets are
 /// committed by Weir alone, a new group starts from the oldest retained event, group
-/// joins and failure detection take seconds rather than the default ~45 s, and the
-/// prefetch queue is bounded so a paused consumer does not hold 64 MiB per process.
+/// joins and failure detection take seconds rather than the default ~45 s, the prefetch
+/// queue is bounded so a paused consumer does not hold 64 MiB per process, and statistics
+/// (for the lag metric) come every 10 s.
 pub const DEFAULT_OPTIONS: &[(&str, &str)] = &[
     ("enable.auto.commit", "false"),
     ("enable.auto.offset.store", "false"),
@@ -76,6 +77,8 @@ pub const DEFAULT_OPTIONS: &[(&str, &str)] = &[
     ("session.timeout.ms", "10000"),
     ("heartbeat.interval.ms", "1000"),
     ("queued.max.messages.kbytes", "16384"),
+    // Feeds `weir_kafka_consumer_lag`.
+    ("statistics.interval.ms", "10000"),
     ("client.id", "weir"),
 ];
 
