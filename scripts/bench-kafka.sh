@@ -13,12 +13,13 @@ cargo build --release -p weir
 work=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 kafka_port=$(free_port); es_port=$(free_port)
-tansu broker --listener-url "tcp://127.0.0.1:$kafka_port" --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
+setsid tansu broker --listener-url "tcp://127.0.0.1:$kafka_port" --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
     --storage-engine memory://tansu/ >"$work/tansu.log" 2>&1 &
 tansu_pid=$!
-noida-db start --only elasticsearch --elasticsearch-port "$es_port" --data-dir "$work/es" >"$work/noida.log" 2>&1 &
+setsid noida-db start --only elasticsearch --elasticsearch-port "$es_port" --data-dir "$work/es" >"$work/noida.log" 2>&1 &
 noida_pid=$!
-trap 'kill $tansu_pid $noida_pid 2>/dev/null; rm -rf "$work"' EXIT
+# Whole process groups: the noida-db on PATH may be a shim that runs the server as a child.
+trap 'kill -- -$tansu_pid -$noida_pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do
     if curl -fs "http://127.0.0.1:$es_port/" >/dev/null 2>&1 && (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null; then break; fi
     sleep 0.2

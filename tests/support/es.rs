@@ -21,8 +21,7 @@ pub struct Es {
 impl Drop for Es {
     fn drop(&mut self) {
         if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
+            super::kill_group(child);
         }
     }
 }
@@ -47,15 +46,16 @@ impl Es {
         }
         let port = super::free_port();
         let data = tempfile::tempdir().expect("temp dir");
-        let child = Command::new("noida-db")
-            .args(["start", "--only", "elasticsearch", "--elasticsearch-port"])
-            .arg(port.to_string())
-            .arg("--data-dir")
-            .arg(data.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
+        let child = super::spawn_group(
+            Command::new("noida-db")
+                .args(["start", "--only", "elasticsearch", "--elasticsearch-port"])
+                .arg(port.to_string())
+                .arg("--data-dir")
+                .arg(data.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .unwrap_or_else(|e| {
                 panic!("cannot start noida-db ({e}); install it with `pip install noida-db==0.2.0` (scripts/setup.sh does)")
             });
         let es = Es {

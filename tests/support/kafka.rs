@@ -24,8 +24,7 @@ pub struct Kafka {
 impl Drop for Kafka {
     fn drop(&mut self) {
         if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
+            super::kill_group(child);
         }
     }
 }
@@ -53,20 +52,21 @@ impl Kafka {
         }
         let port = super::free_port();
         let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
+        let child = super::spawn_group(
+            Command::new(tansu())
+                .args([
+                    "broker",
+                    "--listener-url",
+                    &url,
+                    "--advertised-listener-url",
+                    &url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .unwrap_or_else(|e| {
                 panic!("cannot start tansu ({e}); install it with `cargo install tansu --locked --features dynostore` (scripts/setup.sh does)")
             });
         let brokers = format!("127.0.0.1:{port}");

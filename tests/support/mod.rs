@@ -232,3 +232,21 @@ impl Drop for Running {
         let _ = self.child.wait();
     }
 }
+
+/// Starts a service in its own process group, so that [`kill_group`] also stops what it
+/// starts (the `noida-db` on PATH is a pyenv shim that runs the real server as a child;
+/// killing only the shim leaked a server per test).
+pub fn spawn_group(cmd: &mut Command) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0).spawn()
+}
+
+/// Kills a process group started by [`spawn_group`] and reaps its leader.
+pub fn kill_group(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -39,8 +39,8 @@ pub enum SinkConfig {
         #[serde(default)]
         route_field: Option<String>,
     },
-    /// Elasticsearch `_bulk`.
-    Elasticsearch(ElasticsearchConfig),
+    /// Elasticsearch `_bulk` (boxed: the config is large next to the others).
+    Elasticsearch(Box<ElasticsearchConfig>),
 }
 
 /// How workers serialise the events that survive the chain, for the configured sink.
