@@ -12,9 +12,6 @@ use support::double::Double;
 use support::proxy::Proxy;
 use support::scenario::{Corpus, Fate, Scenario};
 
-/// How long a test may wait for Weir to catch up.
-const CATCH_UP: Duration = Duration::from_secs(240);
-
 #[test]
 fn one_hundred_thousand_events_arrive_once_each_and_offsets_reach_the_end() {
     let s = Scenario::start(6);
@@ -30,22 +27,13 @@ fn one_hundred_thousand_events_arrive_once_each_and_offsets_reach_the_end() {
     let mut weir = s.run(&config, "e2e");
     // A hot reload mid-run (SIGHUP) must not lose or duplicate anything either.
     let expected: u64 = corpus.expected_counts().values().sum();
-    let deadline = Instant::now() + CATCH_UP;
-    while s.es.total(&s.prefix) < expected / 4 {
-        assert!(Instant::now() < deadline, "no progress\n{}", weir.stderr());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    s.wait_indexed(expected / 4, &weir);
     let hup = std::process::Command::new("kill")
         .args(["-HUP", &weir.child.id().to_string()])
         .status()
         .unwrap();
     assert!(hup.success());
-    assert!(
-        s.wait_committed(&ends, CATCH_UP),
-        "committed offsets did not reach the end: {:?} vs {ends:?}\n{}",
-        s.kafka.committed(&s.group, &s.topic, s.partitions),
-        weir.stderr()
-    );
+    s.assert_caught_up(&ends, &weir);
     let elapsed = started.elapsed();
     let (status, metrics) =
         support::es::http("GET", &format!("http://127.0.0.1:{admin}/metrics"), None).unwrap();
@@ -86,14 +74,7 @@ fn three_kill_9s_mid_run_lose_nothing_and_duplicate_nothing() {
     let config = s.config("crash", None, "", "batch_events = 200\nconcurrency = 1");
     for (round, fraction) in [0.15, 0.45, 0.75].into_iter().enumerate() {
         let mut weir = s.run(&config, "crash");
-        let target = (expected as f64 * fraction) as u64;
-        let deadline = Instant::now() + CATCH_UP;
-        let mut indexed = 0;
-        while indexed < target {
-            assert!(Instant::now() < deadline, "no progress\n{}", weir.stderr());
-            std::thread::sleep(Duration::from_millis(200));
-            indexed = s.es.total(&s.prefix);
-        }
+        let indexed = s.wait_indexed((expected as f64 * fraction) as u64, &weir);
         weir.kill9();
         assert!(
             indexed < expected,
@@ -105,11 +86,7 @@ fn three_kill_9s_mid_run_lose_nothing_and_duplicate_nothing() {
         );
     }
     let mut weir = s.run(&config, "crash");
-    assert!(
-        s.wait_committed(&ends, CATCH_UP),
-        "offsets did not reach the end\n{}",
-        weir.stderr()
-    );
+    s.assert_caught_up(&ends, &weir);
     weir.stop();
     s.assert_exactly_once(&corpus);
     let replays = weir.stderr().matches("kafka: partitions assigned").count();
@@ -131,11 +108,7 @@ fn a_thirty_second_outage_pauses_consumption_and_loses_nothing() {
         "batch_events = 500\nconcurrency = 1",
     );
     let mut weir = s.run(&config, "outage");
-    let deadline = Instant::now() + CATCH_UP;
-    while s.es.total(&s.prefix) < expected / 10 {
-        assert!(Instant::now() < deadline, "no progress\n{}", weir.stderr());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    s.wait_indexed(expected / 10, &weir);
     proxy.down();
     let down_at = Instant::now();
     std::thread::sleep(Duration::from_secs(5));
@@ -152,11 +125,7 @@ fn a_thirty_second_outage_pauses_consumption_and_loses_nothing() {
     assert!(indexed_during < expected, "the outage came before the end");
     std::thread::sleep(Duration::from_secs(30).saturating_sub(down_at.elapsed()));
     proxy.up();
-    assert!(
-        s.wait_committed(&ends, CATCH_UP),
-        "offsets did not reach the end after the outage\n{}",
-        weir.stderr()
-    );
+    s.assert_caught_up(&ends, &weir);
     weir.stop();
     let log = weir.stderr();
     assert!(
@@ -182,17 +151,19 @@ fn poison_events_are_dead_lettered_with_reasons_and_the_rest_is_indexed() {
         None => (Some(double.url.clone()), String::new()),
     };
     let config = s.config("poison", url.as_deref(), "", &setup);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("workers = 2", "workers = 2\nmax_event_bytes = 4096");
+    std::fs::write(&config, text).unwrap();
     let mut weir = s.run(&config, "poison");
-    assert!(
-        s.wait_committed(&ends, CATCH_UP),
-        "offsets did not reach the end\n{}",
-        weir.stderr()
-    );
+    s.assert_caught_up(&ends, &weir);
     weir.stop();
 
     let dead = s.dead_letters();
     let invalid = corpus.count(&Fate::InvalidJson);
     let conflicts = corpus.count(&Fate::MappingConflict);
+    let oversize = corpus.count(&Fate::Oversize);
+    assert_eq!(oversize, 20);
     assert_eq!(invalid, 200);
     assert!(
         conflicts > 150,
@@ -201,7 +172,7 @@ fn poison_events_are_dead_lettered_with_reasons_and_the_rest_is_indexed() {
     let stages: Vec<&str> = dead.iter().filter_map(|d| d["stage"].as_str()).collect();
     assert_eq!(
         dead.len(),
-        invalid + conflicts,
+        invalid + conflicts + oversize,
         "one entry per poison event; stages: decode {}, elasticsearch {}",
         stages.iter().filter(|s| **s == "decode").count(),
         stages.iter().filter(|s| **s == "elasticsearch").count()
@@ -229,6 +200,15 @@ fn poison_events_are_dead_lettered_with_reasons_and_the_rest_is_indexed() {
                         .starts_with("invalid JSON"),
                     "{entry}"
                 );
+                assert_eq!(
+                    raw, corpus.records[seq].1,
+                    "the original event, byte for byte"
+                );
+            }
+            Fate::Oversize => {
+                assert_eq!(entry["stage"], "decode");
+                let reason = entry["reason"].as_str().unwrap();
+                assert!(reason.contains("over the limit of 4096"), "{reason}");
                 assert_eq!(
                     raw, corpus.records[seq].1,
                     "the original event, byte for byte"

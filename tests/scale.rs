@@ -10,8 +10,6 @@ use std::time::{Duration, Instant};
 use support::double::Double;
 use support::scenario::{Corpus, Scenario};
 
-const CATCH_UP: Duration = Duration::from_secs(300);
-
 #[test]
 fn two_processes_share_the_partitions_and_the_group_recovers_from_a_kill_9() {
     let s = Scenario::start(6);
@@ -36,13 +34,7 @@ fn two_processes_share_the_partitions_and_the_group_recovers_from_a_kill_9() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let deadline = Instant::now() + CATCH_UP;
-    let mut indexed = 0;
-    while indexed < expected / 3 {
-        assert!(Instant::now() < deadline, "no progress\n{}", a.stderr());
-        std::thread::sleep(Duration::from_millis(200));
-        indexed = s.es.total(&s.prefix);
-    }
+    let indexed = s.wait_indexed(expected / 3, &a);
     b.kill9();
     assert!(indexed < expected, "the kill came before the end");
     eprintln!("killed one process at {indexed} of {expected} documents");
@@ -55,12 +47,7 @@ fn two_processes_share_the_partitions_and_the_group_recovers_from_a_kill_9() {
         std::thread::sleep(Duration::from_secs(8));
         s.run(&config, "replacement")
     });
-    assert!(
-        s.wait_committed(&ends, CATCH_UP),
-        "the survivor did not take over: {:?} vs {ends:?}\n{}",
-        s.kafka.committed(&s.group, &s.topic, s.partitions),
-        a.stderr()
-    );
+    s.assert_caught_up(&ends, &a);
     a.stop();
     if support::kafka::external().is_some() {
         let log = a.stderr();
@@ -136,11 +123,7 @@ fn a_stalled_cluster_pauses_consumption_and_memory_stays_under_the_ceiling() {
         "peak RSS {peak:.0} MiB over {ceiling:.0} MiB"
     );
     double.set(|f| f.stall = false);
-    assert!(
-        s.wait_committed(&ends, CATCH_UP),
-        "did not resume after the stall\n{}",
-        weir.stderr()
-    );
+    s.assert_caught_up(&ends, &weir);
     weir.stop();
     assert!(weir.stderr().contains("kafka source resumed"));
     let expected: u64 = corpus.expected_counts().values().sum();

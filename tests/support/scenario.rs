@@ -10,6 +10,9 @@ use super::es::Es;
 use super::kafka::{Kafka, FAST_GROUP};
 use super::{root, unique, wasm, Running};
 
+/// How long a test may wait for Weir to catch up.
+pub const CATCH_UP: Duration = Duration::from_secs(300);
+
 const SERVICES: [&str; 5] = [
     "payment-gateway",
     "user-profile",
@@ -28,6 +31,8 @@ pub enum Fate {
     Dropped,
     /// Dead-lettered: not JSON.
     InvalidJson,
+    /// Dead-lettered: over the configured `max_event_bytes` (poison corpora use 4096).
+    Oversize,
     /// Dead-lettered by Elasticsearch: `user_id` (a keyword) is an object.
     MappingConflict,
 }
@@ -44,8 +49,8 @@ pub struct Corpus {
 
 impl Corpus {
     /// `n` events of ~450 bytes, index names prefixed with `prefix`. With `poison`, one in
-    /// 100 is not JSON and another one in 100 has an object where the index template
-    /// maps a `keyword` (`user_id`).
+    /// 100 is not JSON, another one in 100 has an object where the index template maps a
+    /// `keyword` (`user_id`), and one in 1000 is over 4 KiB.
     pub fn generate(n: usize, prefix: &str, poison: bool) -> Corpus {
         let mut records = Vec::with_capacity(n);
         let mut fates = Vec::with_capacity(n);
@@ -57,6 +62,12 @@ impl Corpus {
             if poison && i % 100 == 17 {
                 records.push((key, format!("{{\"seq\": {i}, \"message\": \"truncated")));
                 fates.push(Fate::InvalidJson);
+                continue;
+            }
+            if poison && i % 1000 == 71 {
+                let big = serde_json::json!({"seq": i, "level": "ERROR", "service": service, "stack_trace": "x".repeat(5000)});
+                records.push((key, big.to_string()));
+                fates.push(Fate::Oversize);
                 continue;
             }
             let conflict = poison && i % 100 == 53;
@@ -247,6 +258,34 @@ path = {route:?}
     pub fn wait_committed(&self, ends: &BTreeMap<i32, i64>, timeout: Duration) -> bool {
         self.kafka
             .wait_committed(&self.group, &self.topic, ends, timeout)
+    }
+
+    /// Waits until at least `target` documents are indexed; returns how many there are.
+    pub fn wait_indexed(&self, target: u64, weir: &Running) -> u64 {
+        let deadline = std::time::Instant::now() + CATCH_UP;
+        loop {
+            let indexed = self.es.total(&self.prefix);
+            if indexed >= target {
+                return indexed;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no progress: {indexed} of {target} documents\n{}",
+                weir.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Asserts the group's committed offsets reach `ends` in time.
+    pub fn assert_caught_up(&self, ends: &BTreeMap<i32, i64>, weir: &Running) {
+        assert!(
+            self.wait_committed(ends, CATCH_UP),
+            "committed offsets did not reach the end: {:?} vs {ends:?}\n{}",
+            self.kafka
+                .committed(&self.group, &self.topic, self.partitions),
+            weir.stderr()
+        );
     }
 
     /// Asserts every indexed event is in its index exactly once (by `_id`), none missing,
