@@ -313,3 +313,32 @@ fn a_missing_setup_file_is_a_clear_start_up_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn https_with_a_custom_ca_is_trusted_only_with_that_ca() {
+    let run = Run::new(200, &[]);
+    let (double, ca) = Double::start_tls();
+    let ca_file = run.dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    run.run(&double, &format!("tls_ca_file = {ca_file:?}"));
+    run.assert_all_stored(&double, &[]);
+    assert!(run.dead().is_empty());
+
+    // Without the CA the certificate is refused: nothing is stored, and bounded retries
+    // end in the dead-letter output with the TLS error as the reason.
+    let run = Run::new(10, &[]);
+    let (double, _) = Double::start_tls();
+    run.run(
+        &double,
+        "[sink.retry]\ninitial_ms = 5\nmax_ms = 10\nmax_retries = 1\n",
+    );
+    assert_eq!(double.stored(), 0);
+    let dead = run.dead();
+    assert_eq!(dead.len(), 10);
+    let reason = dead[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("gave up after 1 retries: connection:")
+            && reason.to_lowercase().contains("certificate"),
+        "{reason}"
+    );
+}

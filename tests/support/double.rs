@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -81,6 +81,52 @@ impl Double {
         Double { url, state }
     }
 
+    /// The same double over HTTPS, with a certificate for `localhost` signed by a fresh
+    /// CA; returns the double (its URL is `https://localhost:port`) and the CA's PEM.
+    pub fn start_tls() -> (Double, String) {
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "weir test CA");
+        let ca = ca_params.self_signed(&ca_key).expect("CA cert");
+        let key = rcgen::KeyPair::generate().expect("server key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("server params")
+            .signed_by(&key, &ca, &ca_key)
+            .expect("server cert");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .expect("server config");
+        let config = Arc::new(config);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for tcp in listener.incoming().flatten() {
+                let state = shared.clone();
+                let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                    continue;
+                };
+                std::thread::spawn(move || serve(rustls::StreamOwned::new(conn, tcp), state));
+            }
+        });
+        let double = Double {
+            url: format!("https://localhost:{port}"),
+            state,
+        };
+        (double, ca.pem())
+    }
+
     /// Sets the faults.
     pub fn set(&self, f: impl FnOnce(&mut Faults)) {
         f(&mut self.state.lock().unwrap().faults);
@@ -99,11 +145,7 @@ impl Double {
     }
 }
 
-fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
-    let mut writer = match stream.try_clone() {
-        Ok(w) => w,
-        Err(_) => return,
-    };
+fn serve(stream: impl Read + Write, state: Arc<Mutex<State>>) {
     let mut reader = BufReader::new(stream);
     loop {
         let Some((method, path, headers, body)) = read_request(&mut reader) else {
@@ -134,7 +176,10 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
             "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
             text.len()
         );
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(text.as_bytes()).is_err()
+        let writer = reader.get_mut();
+        if writer.write_all(head.as_bytes()).is_err()
+            || writer.write_all(text.as_bytes()).is_err()
+            || writer.flush().is_err()
         {
             return;
         }
@@ -143,7 +188,7 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
 
 type Request = (String, String, HashMap<String, String>, Vec<u8>);
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+fn read_request(reader: &mut BufReader<impl Read>) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
