@@ -64,6 +64,15 @@ impl Corpus {
                 fates.push(Fate::InvalidJson);
                 continue;
             }
+            if poison && i == 1234 {
+                // ~700 KB of quotes: its dead-letter entry, escaped, is over Kafka's 1 MB.
+                records.push((
+                    key,
+                    format!("{{\"seq\": {i}, \"blob\": {}", "\"".repeat(700_000)),
+                ));
+                fates.push(Fate::Oversize);
+                continue;
+            }
             if poison && i % 1000 == 71 {
                 let big = serde_json::json!({"seq": i, "level": "ERROR", "service": service, "stack_trace": "x".repeat(5000)});
                 records.push((key, big.to_string()));

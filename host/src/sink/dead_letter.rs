@@ -137,12 +137,24 @@ impl DeadLetterOut {
                         None => format!("{}-dlq", source_topic(line)),
                     };
                     let key = entry_key(line);
+                    let mut payload = std::borrow::Cow::Borrowed(line);
                     loop {
-                        let record = FutureRecord::to(&target).payload(line).key(&key);
+                        let record = FutureRecord::to(&target).payload(&payload[..]).key(&key);
                         match producer.send_result(record) {
                             Ok(delivery) => {
                                 deliveries.push(delivery);
                                 break;
+                            }
+                            Err((
+                                KafkaError::MessageProduction(
+                                    RDKafkaErrorCode::MessageSizeTooLarge,
+                                ),
+                                _,
+                            )) if payload.len() > TRUNCATED_EVENT_BYTES * 2 => {
+                                // An entry Kafka cannot hold would be retried forever and
+                                // hold back its partition's commits: keep the start of the
+                                // event and say so.
+                                payload = std::borrow::Cow::Owned(truncate_event(line));
                             }
                             Err((
                                 KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
@@ -173,6 +185,29 @@ impl DeadLetterOut {
         }
         Ok(())
     }
+}
+
+/// How much of an event a dead-letter message keeps when the whole entry is larger than
+/// the producer's `message.max.bytes`.
+const TRUNCATED_EVENT_BYTES: usize = 256 << 10;
+
+/// The entry with its `event` cut to [`TRUNCATED_EVENT_BYTES`] (on a character boundary),
+/// marked `event_truncated` with the original `event_bytes`.
+fn truncate_event(line: &[u8]) -> Vec<u8> {
+    let Ok(serde_json::Value::Object(mut entry)) = serde_json::from_slice(line) else {
+        return line[..line.len().min(TRUNCATED_EVENT_BYTES)].to_vec();
+    };
+    if let Some(serde_json::Value::String(event)) = entry.get_mut("event") {
+        let original = event.len();
+        let mut cut = TRUNCATED_EVENT_BYTES.min(original);
+        while !event.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        event.truncate(cut);
+        entry.insert("event_truncated".into(), true.into());
+        entry.insert("event_bytes".into(), original.into());
+    }
+    serde_json::to_vec(&entry).unwrap_or_default()
 }
 
 /// Turns a delivery report into a result.
@@ -234,6 +269,27 @@ pub(crate) fn create(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oversize_entries_keep_the_start_of_the_event_and_say_so() {
+        let event = format!("{{\"quote\":\"{}\"", "\u{e9}\"".repeat(400_000));
+        let mut line = Vec::new();
+        crate::event::DeadLetter {
+            raw: event.clone(),
+            reason: "invalid JSON".into(),
+            stage: crate::event::Stage::Decode,
+            origin: crate::event::Origin::line("in".into(), 1),
+        }
+        .write_json_line(&mut line);
+        let small = truncate_event(&line[..line.len() - 1]);
+        assert!(small.len() < 2 * TRUNCATED_EVENT_BYTES, "{}", small.len());
+        let v: serde_json::Value = serde_json::from_slice(&small).unwrap();
+        assert_eq!(v["event_truncated"], true);
+        assert_eq!(v["event_bytes"], event.len());
+        assert!(event.starts_with(v["event"].as_str().unwrap()));
+        assert_eq!(v["reason"], "invalid JSON");
+        assert_eq!(v["position"], 1);
+    }
 
     #[test]
     fn entries_name_their_dlq_topic_and_key() {
