@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Kafka -> chain -> Elasticsearch benchmark: starts Tansu and noida-db on free ports
 # (installed by setup-test-services.sh when absent), then `weir bench --suite kafka`.
-# Extra arguments go to `weir bench` (e.g. --events 200000 --rounds 3 --workers 2).
+# Extra arguments go to `weir bench` (e.g. --events 200000 --rounds 3 --workers 2;
+# a later --es-url null replaces noida-db with an endpoint that accepts everything).
 # Against real services instead: ./target/release/weir bench --suite kafka --brokers H:P --es-url URL
 set -euo pipefail
 cd "$(dirname "$0")/.."

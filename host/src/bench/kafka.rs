@@ -30,7 +30,8 @@ pub struct KafkaOptions {
     pub rounds: usize,
     /// Bootstrap brokers.
     pub brokers: String,
-    /// Elasticsearch URL.
+    /// Elasticsearch URL, or `null` for an in-process endpoint that accepts everything
+    /// (to measure Weir without the cluster as the bottleneck).
     pub es_url: String,
     /// Chain workers of the `weir run` under test.
     pub workers: usize,
@@ -64,6 +65,10 @@ pub fn run(opts: &KafkaOptions) -> anyhow::Result<Vec<KafkaRound>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let es_url = match opts.es_url.as_str() {
+        "null" => super::null_es::start()?,
+        url => url.to_owned(),
+    };
     let corpus = generate(opts.events, 0x5eed);
     let dir = tempfile::tempdir()?;
     let plugins = bundled::plugins_toml(&absolute(&opts.wasm_dir), &absolute(&opts.geoip_db));
@@ -81,7 +86,7 @@ pub fn run(opts: &KafkaOptions) -> anyhow::Result<Vec<KafkaRound>> {
                  [sink]\ntype = \"elasticsearch\"\nurls = [\"{}\"]\nindex = \"{topic}-{{service}}-{{route}}-%Y.%m.%d\"\n\
                  [dead_letter]\ntype = \"file\"\npath = \"{topic}-dead.ndjson\"\n\
                  [pipeline]\nworkers = {}\n{plugins}",
-                opts.brokers, opts.es_url, opts.workers
+                opts.brokers, es_url, opts.workers
             ),
         )?;
         let watcher: BaseConsumer = ClientConfig::new()

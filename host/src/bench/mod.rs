@@ -9,6 +9,7 @@ mod bundled;
 mod corpus;
 pub mod kafka;
 mod native;
+mod null_es;
 pub mod pipeline;
 pub mod reload;
 mod spawn;

@@ -29,8 +29,13 @@ pub(crate) struct BenchArgs {
     /// Kafka bootstrap brokers (suite `kafka`).
     #[arg(long, default_value = "127.0.0.1:9092")]
     brokers: String,
-    /// Elasticsearch URL (suite `kafka`).
-    #[arg(long, default_value = "http://127.0.0.1:9200")]
+    /// Elasticsearch URL (suite `kafka`); `null` for an in-process endpoint that accepts
+    /// everything, so the cluster is not the bottleneck.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:9200",
+        overrides_with = "es_url"
+    )]
     es_url: String,
     /// Chain workers of the `weir run` under test (suite `kafka`).
     #[arg(long, default_value_t = 2)]

@@ -161,8 +161,10 @@ pub struct KafkaSource {
     topics: HashMap<String, Arc<str>>,
 }
 
-/// How long a chunk waits for more records once it has one.
-const LINGER: Duration = Duration::from_millis(5);
+/// How long a chunk waits for more records once it has one. Fuller chunks amortise the
+/// per-batch plugin calls: 5 ms → 25 ms took `weir bench --suite kafka --es-url null` from
+/// 17.2 to 14.6 CPU s per 1M events; 25 ms is nothing next to the sink's 1 s flush.
+const LINGER: Duration = Duration::from_millis(25);
 /// How long one poll waits when nothing is queued (also the stop-check interval).
 const IDLE_POLL: Duration = Duration::from_millis(100);
 
