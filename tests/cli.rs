@@ -204,3 +204,43 @@ fn the_kafka_to_elasticsearch_example_passes_check_and_names_bad_keys() {
     assert!(err.contains("unknown field `batch_event`"), "{err}");
     assert!(err.contains("line 26"), "{err}");
 }
+
+#[test]
+fn a_first_sigint_stops_a_run_at_a_chunk_boundary_with_everything_flushed() {
+    let lines: Vec<String> = (0..2_000_000)
+        .map(|i| format!("{{\"seq\":{i},\"message\":\"{}\"}}", "x".repeat(80)))
+        .collect();
+    let p = Pipeline::new(&lines, "");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", "--config", &p.config().display().to_string()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let written = p.output();
+    assert!(
+        !written.is_empty() && written.len() < lines.len(),
+        "stopped part-way: {} of {}",
+        written.len(),
+        lines.len()
+    );
+    for (i, event) in written.iter().enumerate() {
+        assert_eq!(event["seq"], i, "in order, nothing torn");
+    }
+    assert!(
+        err.contains(&format!(
+            "{} events in, {} out",
+            written.len(),
+            written.len()
+        )),
+        "{err}"
+    );
+}

@@ -68,7 +68,7 @@ pub fn run(
         &config.pipeline.source,
         stats.clone(),
     )?;
-    let source = source::open(&config.pipeline.source, stop)?;
+    let source = source::open(&config.pipeline.source, stop.clone())?;
     let ready = Arc::new(AtomicBool::new(false));
     let _admin = match (&config.pipeline.admin, metrics) {
         (Some(admin), Some(metrics)) => Some(crate::admin::AdminServer::start(
@@ -125,6 +125,10 @@ pub fn run(
         let reader = scope.spawn(move || -> anyhow::Result<Box<dyn Source>> {
             let mut source = source;
             for turn in 0.. {
+                // A file run stops reading at the next chunk too, and still flushes.
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 let Some(chunk) = source.next_chunk(batch_size)? else {
                     break;
                 };
