@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 ./scripts/setup-test-services.sh
-export PATH="$HOME/.cargo/bin:$PATH"
+# cargo-installed tansu; pip's script dirs (a pyenv shim may not exist until a rehash).
+export PATH="$HOME/.cargo/bin:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$HOME/.local/bin:$PATH"
 ./scripts/build-plugins.sh
 cargo build --release -p weir
 work=$(mktemp -d)

@@ -5,7 +5,8 @@
 #   - noida-db 0.2.0, an Elasticsearch API emulator (PyPI).
 # Set WEIR_TEST_KAFKA / WEIR_TEST_ES_URL to run the same tests against real clusters.
 set -euo pipefail
-export PATH="$HOME/.cargo/bin:$PATH"
+# cargo-installed tansu; pip's script dirs (a pyenv shim may not exist until a rehash).
+export PATH="$HOME/.cargo/bin:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$HOME/.local/bin:$PATH"
 if ! command -v tansu >/dev/null 2>&1; then
     echo "installing tansu (Kafka-compatible test broker; takes a while the first time)..."
     cargo install tansu --version 0.6.0 --locked --features dynostore
