@@ -16,7 +16,6 @@ use super::bulk::{parse_response, BulkDoc, ItemOutcome};
 use super::client::EsClient;
 use super::retry::{Backoff, Jitter};
 use super::{ElasticsearchConfig, Job};
-use crate::event::DeadLetter;
 use crate::pipeline::RunStats;
 use crate::sink::dead_letter::DeadLetterOut;
 use crate::source::Receipt;
@@ -200,6 +199,9 @@ async fn deliver(shared: &Shared, mut docs: Vec<Pending>) {
         let started = Instant::now();
         let reply = shared.client.bulk(&body).await;
         let elapsed = started.elapsed();
+        // Requests that got a bulk answer are counted once, as `ok`; the items it asks
+        // to resend show in `weir_es_items_total{result="retried"}`.
+        let mut answered = false;
         let failure = match reply {
             Err(e) => format!("connection: {e}"),
             Ok(reply) if reply.status == 429 || reply.status >= 500 => {
@@ -220,12 +222,13 @@ async fn deliver(shared: &Shared, mut docs: Vec<Pending>) {
                     reply.status,
                     snippet(&reply.body)
                 );
-                dead_letter(shared, docs, |_| reason.clone()).await;
+                dead_letter(shared, with_reason(docs, &reason)).await;
                 return;
             }
             Ok(reply) => match parse_response(&reply.body, docs.len()) {
                 Err(e) => format!("{e}"),
                 Ok(outcomes) => {
+                    answered = true;
                     crate::metrics::es_bulk("ok", docs.len(), elapsed);
                     docs = settle(shared, docs, outcomes).await;
                     if docs.is_empty() {
@@ -235,10 +238,12 @@ async fn deliver(shared: &Shared, mut docs: Vec<Pending>) {
                 }
             },
         };
-        crate::metrics::es_bulk("retry", docs.len(), elapsed);
+        if !answered {
+            crate::metrics::es_bulk("retry", docs.len(), elapsed);
+        }
         let Some(delay) = shared.backoff.delay(attempt, jitter.next_unit()) else {
             let reason = format!("elasticsearch: gave up after {attempt} retries: {failure}");
-            dead_letter(shared, docs, |_| reason.clone()).await;
+            dead_letter(shared, with_reason(docs, &reason)).await;
             return;
         };
         tracing::warn!(
@@ -268,38 +273,36 @@ async fn settle(shared: &Shared, docs: Vec<Pending>, outcomes: Vec<ItemOutcome>)
                 p.ack.settle(1);
             }
             ItemOutcome::Retry { .. } => retry.push(p),
-            ItemOutcome::Rejected { status, reason } => rejected.push((p, status, reason)),
+            ItemOutcome::Rejected { status, reason } => rejected.push((
+                p,
+                format!("elasticsearch rejected the document ({status}): {reason}"),
+            )),
         }
     }
     crate::metrics::es_items(created, existing, rejected.len() as u64, retry.len() as u64);
-    if !rejected.is_empty() {
-        let mut lines = Vec::new();
-        for (p, status, reason) in &rejected {
-            p.doc
-                .dead_letter(format!(
-                    "elasticsearch rejected the document ({status}): {reason}"
-                ))
-                .write_json_line(&mut lines);
-        }
-        write_dead_letters(&shared.dead, &lines).await;
-        record_dead(shared, rejected.len());
-        for (p, _, _) in rejected {
-            p.ack.settle(1);
-        }
-    }
+    dead_letter(shared, rejected).await;
     retry
 }
 
-/// Dead-letters every document with a reason, then settles them.
-async fn dead_letter(shared: &Shared, docs: Vec<Pending>, reason: impl Fn(&BulkDoc) -> String) {
+/// Pairs every document with the same reason.
+fn with_reason(docs: Vec<Pending>, reason: &str) -> Vec<(Pending, String)> {
+    docs.into_iter().map(|p| (p, reason.to_owned())).collect()
+}
+
+/// Dead-letters documents with their reasons, then settles them.
+async fn dead_letter(shared: &Shared, docs: Vec<(Pending, String)>) {
+    if docs.is_empty() {
+        return;
+    }
     let mut lines = Vec::new();
-    for p in &docs {
-        let entry: DeadLetter = p.doc.dead_letter(reason(&p.doc));
-        entry.write_json_line(&mut lines);
+    for (p, reason) in &docs {
+        p.doc
+            .dead_letter(reason.clone())
+            .write_json_line(&mut lines);
     }
     write_dead_letters(&shared.dead, &lines).await;
     record_dead(shared, docs.len());
-    for p in docs {
+    for (p, _) in docs {
         p.ack.settle(1);
     }
 }
