@@ -132,11 +132,8 @@ impl DeadLetterOut {
             DeadLetterOut::Kafka { producer, topic } => {
                 let mut deliveries = Vec::new();
                 for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                    let target = match topic {
-                        Some(t) => t.clone(),
-                        None => format!("{}-dlq", source_topic(line)),
-                    };
-                    let key = entry_key(line);
+                    let (default_topic, key) = topic_and_key(line);
+                    let target = topic.clone().unwrap_or(default_topic);
                     let mut payload = std::borrow::Cow::Borrowed(line);
                     loop {
                         let record = FutureRecord::to(&target).payload(&payload[..]).key(&key);
@@ -221,29 +218,31 @@ fn confirm<Canceled>(
     }
 }
 
-/// The `topic` an entry names (Kafka input), or `weir` for other inputs.
-fn source_topic(line: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(line)
-        .ok()
-        .and_then(|v| v.get("topic")?.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "weir".into())
+/// Where an entry's event came from, read back from the entry (the fields
+/// [`DeadLetter::write_json_line`](crate::event::DeadLetter::write_json_line) writes).
+#[derive(serde::Deserialize)]
+struct EntryOrigin {
+    topic: Option<String>,
+    partition: Option<i32>,
+    offset: Option<u64>,
+    source: Option<String>,
+    position: Option<u64>,
 }
 
-/// `topic-partition-offset` of an entry, as its message key (the same as its `_id`).
-fn entry_key(line: &[u8]) -> String {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
-        return String::new();
+/// An entry's dead-letter topic (`<source topic>-dlq`, or `weir-dlq` for other inputs)
+/// and its message key: the event's `_id`, `topic-partition-offset`.
+fn topic_and_key(line: &[u8]) -> (String, String) {
+    let Ok(e) = serde_json::from_slice::<EntryOrigin>(line) else {
+        return ("weir-dlq".into(), String::new());
     };
-    match (v.get("topic"), v.get("partition"), v.get("offset")) {
-        (Some(t), Some(p), Some(o)) => format!("{}-{p}-{o}", t.as_str().unwrap_or_default()),
-        _ => format!(
-            "{}-{}",
-            v.get("source").and_then(|s| s.as_str()).unwrap_or_default(),
-            v.get("position")
-                .map(ToString::to_string)
-                .unwrap_or_default()
-        ),
-    }
+    let dlq = format!("{}-dlq", e.topic.as_deref().unwrap_or("weir"));
+    let origin = crate::event::Origin {
+        source: e.topic.or(e.source).unwrap_or_default().into(),
+        partition: e.partition,
+        position: e.offset.or(e.position).unwrap_or_default(),
+        timestamp_ms: None,
+    };
+    (dlq, origin.document_id())
 }
 
 /// Opens a file (and creates its directory) for buffered writing, truncated or appended.
@@ -294,10 +293,14 @@ mod tests {
     #[test]
     fn entries_name_their_dlq_topic_and_key() {
         let line = br#"{"event":"x","reason":"r","stage":"decode","plugin":null,"topic":"python-logs","partition":2,"offset":9}"#;
-        assert_eq!(source_topic(line), "python-logs");
-        assert_eq!(entry_key(line), "python-logs-2-9");
+        assert_eq!(
+            topic_and_key(line),
+            ("python-logs-dlq".into(), "python-logs-2-9".into())
+        );
         let file_line = br#"{"event":"x","source":"in.ndjson","position":4}"#;
-        assert_eq!(source_topic(file_line), "weir");
-        assert_eq!(entry_key(file_line), "in.ndjson-4");
+        assert_eq!(
+            topic_and_key(file_line),
+            ("weir-dlq".into(), "in.ndjson-4".into())
+        );
     }
 }
