@@ -323,15 +323,7 @@ fn with_key_line(text: &str, message: &str) -> String {
         .lines()
         .enumerate()
         .skip(reported - 1)
-        .find(|(_, line)| {
-            let k = line
-                .split('=')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .trim_matches('"');
-            k == key && line.contains('=')
-        });
+        .find(|(_, line)| assigned_key(line) == Some(key));
     match found {
         Some((n, _)) if n + 1 != reported => format!("{message}\n`{key}` is set at line {}", n + 1),
         _ => message.to_owned(),
@@ -344,7 +336,8 @@ fn with_key_line(text: &str, message: &str) -> String {
 fn line_of_key(text: &str, message: &str) -> Option<usize> {
     let path = message.split(':').next()?.trim();
     let (table, _) = path.split_once('.')?;
-    // Option names contain dots (`enable.auto.commit`): try the longest tail first.
+    // Option names contain dots (`enable.auto.commit`): any tail of the path may be the
+    // key as written.
     let segments: Vec<&str> = path.split('.').collect();
     let mut in_table = false;
     let candidates: Vec<String> = (1..segments.len())
@@ -363,17 +356,17 @@ fn line_of_key(text: &str, message: &str) -> Option<usize> {
         if !in_table {
             continue;
         }
-        let key = trimmed
-            .split('=')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .trim_matches('"');
-        if candidates.iter().any(|c| c == key) {
+        if assigned_key(trimmed).is_some_and(|key| candidates.iter().any(|c| c == key)) {
             return Some(n + 1);
         }
     }
     None
+}
+
+/// The key of a `key = value` line, bare or quoted.
+fn assigned_key(line: &str) -> Option<&str> {
+    let (key, _) = line.split_once('=')?;
+    Some(key.trim().trim_matches('"'))
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
