@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -14,16 +14,8 @@ use serde_json::Value;
 pub struct Es {
     /// `http://host:port`, no trailing slash.
     pub url: String,
-    child: Option<Child>,
+    _service: Option<super::Service>,
     _data: Option<tempfile::TempDir>,
-}
-
-impl Drop for Es {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            super::kill_group(child);
-        }
-    }
 }
 
 /// Whether the tests use an external cluster.
@@ -40,13 +32,13 @@ impl Es {
         if let Some(url) = external() {
             return Es {
                 url,
-                child: None,
+                _service: None,
                 _data: None,
             };
         }
         let port = super::free_port();
         let data = tempfile::tempdir().expect("temp dir");
-        let child = super::spawn_group(
+        let service = super::Service::spawn(
             Command::new("noida-db")
                 .args(["start", "--only", "elasticsearch", "--elasticsearch-port"])
                 .arg(port.to_string())
@@ -60,7 +52,7 @@ impl Es {
             });
         let es = Es {
             url: format!("http://127.0.0.1:{port}"),
-            child: Some(child),
+            _service: Some(service),
             _data: Some(data),
         };
         for _ in 0..200 {

@@ -3,30 +3,20 @@
 //! committed-offset read-back, all through librdkafka as Weir itself uses it.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use weir::bench::kafka_client;
 
 /// A broker for one test.
 pub struct Kafka {
     /// `host:port`.
     pub brokers: String,
-    child: Option<Child>,
+    _service: Option<super::Service>,
     runtime: tokio::runtime::Runtime,
-}
-
-impl Drop for Kafka {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            super::kill_group(child);
-        }
-    }
 }
 
 /// Whether the tests use an external cluster.
@@ -46,13 +36,13 @@ impl Kafka {
         if let Some(brokers) = external() {
             return Kafka {
                 brokers,
-                child: None,
+                _service: None,
                 runtime,
             };
         }
         let port = super::free_port();
         let url = format!("tcp://127.0.0.1:{port}");
-        let child = super::spawn_group(
+        let service = super::Service::spawn(
             Command::new(tansu())
                 .args([
                     "broker",
@@ -73,63 +63,21 @@ impl Kafka {
         super::wait_for_port(port, Duration::from_secs(20));
         Kafka {
             brokers,
-            child: Some(child),
+            _service: Some(service),
             runtime,
         }
     }
 
     /// Creates a topic (a unique name is the caller's business).
     pub fn create_topic(&self, name: &str, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
-            .create()
-            .expect("admin client");
-        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-        let results = self
-            .runtime
-            .block_on(admin.create_topics([&topic], &AdminOptions::new()))
-            .expect("create topics");
-        for r in results {
-            r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
-        }
+        kafka_client::create_topic(&self.runtime, &self.brokers, name, partitions)
+            .expect("create topic");
     }
 
-    /// Produces `(key, payload)` records; returns where each landed (partition, offset).
-    ///
-    /// One record per batch: Tansu 0.6.0 answers a fetch from an offset inside a stored
-    /// batch with the *next* batch, silently skipping the rest of that batch (real Kafka
-    /// returns the containing batch and the client skips ahead). Any resume from a
-    /// committed offset or a pause would lose records to the broker, not to Weir.
+    /// Produces `(key, payload)` records, one per batch (see
+    /// [`kafka_client::produce`]); returns where each landed (partition, offset).
     pub fn produce(&self, topic: &str, records: &[(String, String)]) -> Vec<(i32, i64)> {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
-            .set("linger.ms", "0")
-            .set("batch.num.messages", "1")
-            .set("queue.buffering.max.messages", "1000000")
-            .create()
-            .expect("producer");
-        let mut placed = Vec::with_capacity(records.len());
-        self.runtime.block_on(async {
-            let mut deliveries = Vec::with_capacity(records.len());
-            for (key, payload) in records {
-                let record = FutureRecord::to(topic).key(key).payload(payload);
-                deliveries.push(
-                    producer
-                        .send_result(record)
-                        .map_err(|(e, _)| e)
-                        .expect("enqueue"),
-                );
-            }
-            for d in deliveries {
-                let delivery = d
-                    .await
-                    .expect("delivery future")
-                    .map_err(|(e, _)| e)
-                    .expect("delivered");
-                placed.push((delivery.partition, delivery.offset));
-            }
-        });
-        placed
+        kafka_client::produce(&self.runtime, &self.brokers, topic, records).expect("produce")
     }
 
     /// The group's committed offsets for `partitions` of `topic` (absent ones as -1).
@@ -139,24 +87,7 @@ impl Kafka {
             .set("group.id", group)
             .create()
             .expect("consumer");
-        let mut list = TopicPartitionList::new();
-        for p in 0..partitions {
-            list.add_partition(topic, p);
-        }
-        let committed = consumer
-            .committed_offsets(list, Duration::from_secs(10))
-            .expect("committed offsets");
-        committed
-            .elements()
-            .iter()
-            .map(|e| {
-                let offset = match e.offset() {
-                    Offset::Offset(o) => o,
-                    _ => -1,
-                };
-                (e.partition(), offset)
-            })
-            .collect()
+        kafka_client::committed(&consumer, topic, partitions).expect("committed offsets")
     }
 
     /// Waits until the group's committed offsets reach `ends`; returns false on timeout.
@@ -204,16 +135,6 @@ impl Kafka {
         }
         out
     }
-}
-
-/// Each partition's end offset (highest + 1) from where records landed.
-pub fn ends(placed: &[(i32, i64)]) -> BTreeMap<i32, i64> {
-    let mut ends = BTreeMap::new();
-    for (p, o) in placed {
-        let end = ends.entry(*p).or_insert(0);
-        *end = (*end).max(o + 1);
-    }
-    ends
 }
 
 /// The tansu binary: `TANSU` if set, else on `PATH` or in `~/.cargo/bin`.

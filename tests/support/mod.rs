@@ -233,20 +233,26 @@ impl Drop for Running {
     }
 }
 
-/// Starts a service in its own process group, so that [`kill_group`] also stops what it
-/// starts (the `noida-db` on PATH is a pyenv shim that runs the real server as a child;
-/// killing only the shim leaked a server per test).
-pub fn spawn_group(cmd: &mut Command) -> std::io::Result<Child> {
-    use std::os::unix::process::CommandExt;
-    cmd.process_group(0).spawn()
+/// A test service (Tansu, noida-db) running in its own process group, killed as a whole
+/// when dropped: the `noida-db` on PATH may be a pyenv shim that runs the real server as
+/// a child, and killing only the shim leaked a server per test.
+pub struct Service(Child);
+
+impl Service {
+    /// Starts `cmd` in a new process group.
+    pub fn spawn(cmd: &mut Command) -> std::io::Result<Service> {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0).spawn().map(Service)
+    }
 }
 
-/// Kills a process group started by [`spawn_group`] and reaps its leader.
-pub fn kill_group(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-s", "KILL", "--", &format!("-{}", child.id())])
-        .stderr(Stdio::null())
-        .status();
-    let _ = child.kill();
-    let _ = child.wait();
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &format!("-{}", self.0.id())])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

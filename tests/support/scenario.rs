@@ -260,7 +260,7 @@ path = {route:?}
     /// Produces the corpus; returns each partition's end offset.
     pub fn produce(&self, corpus: &mut Corpus) -> BTreeMap<i32, i64> {
         corpus.placed = self.kafka.produce(&self.topic, &corpus.records);
-        super::kafka::ends(&corpus.placed)
+        weir::bench::kafka_client::ends(&corpus.placed)
     }
 
     /// Waits for the group's commits to reach `ends`.

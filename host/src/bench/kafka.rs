@@ -6,17 +6,15 @@
 //! CPU seconds per million events (user + sys of the `weir run` process alone, so the
 //! endpoint's cost is not in it), and Weir's peak RSS.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::ClientConfig;
+
+use super::kafka_client::{committed, create_topic, ends, produce};
 
 use super::pipeline::{children_cpu, peak_rss_kib, range};
 use super::{bundled, generate, median};
@@ -69,14 +67,18 @@ pub fn run(opts: &KafkaOptions) -> anyhow::Result<Vec<KafkaRound>> {
         "null" => super::null_es::start()?,
         url => url.to_owned(),
     };
-    let corpus = generate(opts.events, 0x5eed);
+    let records: Vec<(String, String)> = generate(opts.events, 0x5eed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, line)| (format!("k{}", i % 101), line))
+        .collect();
     let dir = tempfile::tempdir()?;
     let plugins = bundled::plugins_toml(&absolute(&opts.wasm_dir), &absolute(&opts.geoip_db));
     let mut rounds = Vec::new();
     for round in 0..opts.rounds {
         let topic = format!("weir-bench-{}-{round}", std::process::id());
-        create_topic(&runtime, &opts.brokers, &topic)?;
-        let ends = produce(&runtime, &opts.brokers, &topic, &corpus)?;
+        create_topic(&runtime, &opts.brokers, &topic, PARTITIONS)?;
+        let ends = ends(&produce(&runtime, &opts.brokers, &topic, &records)?);
         let config = dir.path().join(format!("{topic}.toml"));
         std::fs::write(
             &config,
@@ -112,7 +114,7 @@ pub fn run(opts: &KafkaOptions) -> anyhow::Result<Vec<KafkaRound>> {
             if let Some(status) = child.try_wait()? {
                 bail!("weir run exited early ({status})");
             }
-            let committed = committed(&watcher, &topic)?;
+            let committed = committed(&watcher, &topic, PARTITIONS)?;
             let progressed: i64 = committed.values().map(|o| (*o).max(0)).sum();
             if progressed > 0 && first_commit.is_none() {
                 first_commit = Some((Instant::now(), progressed));
@@ -143,79 +145,6 @@ pub fn run(opts: &KafkaOptions) -> anyhow::Result<Vec<KafkaRound>> {
         });
     }
     Ok(rounds)
-}
-
-fn create_topic(
-    runtime: &tokio::runtime::Runtime,
-    brokers: &str,
-    topic: &str,
-) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
-    let new = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1));
-    for result in runtime.block_on(admin.create_topics([&new], &AdminOptions::new()))? {
-        result.map_err(|(t, e)| anyhow::anyhow!("create topic {t}: {e}"))?;
-    }
-    Ok(())
-}
-
-/// Produces the corpus (one record per batch: Tansu 0.6.0 skips the rest of a batch
-/// when a fetch starts inside it, which a pause for backpressure makes happen) and
-/// returns each partition's end offset.
-fn produce(
-    runtime: &tokio::runtime::Runtime,
-    brokers: &str,
-    topic: &str,
-    corpus: &[String],
-) -> anyhow::Result<BTreeMap<i32, i64>> {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", "0")
-        .set("batch.num.messages", "1")
-        .set("queue.buffering.max.messages", "2000000")
-        .create()?;
-    runtime.block_on(async {
-        let mut deliveries = Vec::with_capacity(corpus.len());
-        for (i, line) in corpus.iter().enumerate() {
-            let key = format!("k{}", i % 101);
-            let record = FutureRecord::to(topic).key(&key).payload(line);
-            deliveries.push(
-                producer
-                    .send_result(record)
-                    .map_err(|(e, _)| anyhow::anyhow!("produce: {e}"))?,
-            );
-        }
-        let mut ends = BTreeMap::new();
-        for d in deliveries {
-            let delivery = d
-                .await
-                .map_err(|_| anyhow::anyhow!("producer went away"))?
-                .map_err(|(e, _)| anyhow::anyhow!("produce: {e}"))?;
-            let end = ends.entry(delivery.partition).or_insert(0);
-            *end = (*end).max(delivery.offset + 1);
-        }
-        Ok(ends)
-    })
-}
-
-fn committed(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<BTreeMap<i32, i64>> {
-    let mut list = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        list.add_partition(topic, p);
-    }
-    let committed = consumer.committed_offsets(list, Duration::from_secs(10))?;
-    Ok(committed
-        .elements()
-        .iter()
-        .map(|e| {
-            let o = match e.offset() {
-                Offset::Offset(o) => o,
-                _ => -1,
-            };
-            (e.partition(), o)
-        })
-        .collect())
 }
 
 /// Prints the figures.

@@ -8,6 +8,7 @@
 mod bundled;
 mod corpus;
 pub mod kafka;
+pub mod kafka_client;
 mod native;
 mod null_es;
 pub mod pipeline;
