@@ -6,7 +6,7 @@
 //! CPU seconds per million events (user + sys of the `weir run` process alone, so the
 //! endpoint's cost is not in it), and Weir's peak RSS.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use rdkafka::ClientConfig;
 use super::kafka_client::{committed, create_topic, ends, produce};
 
 use super::pipeline::{children_cpu, peak_rss_kib, range};
-use super::{bundled, generate, median};
+use super::{generate, median};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -52,12 +52,6 @@ pub struct KafkaRound {
 
 const PARTITIONS: i32 = 6;
 
-fn absolute(p: &Path) -> PathBuf {
-    std::env::current_dir()
-        .map(|d| d.join(p))
-        .unwrap_or_else(|_| p.to_path_buf())
-}
-
 /// Runs the benchmark.
 pub fn run(opts: &KafkaOptions) -> anyhow::Result<Vec<KafkaRound>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -73,7 +67,7 @@ pub fn run(opts: &KafkaOptions) -> anyhow::Result<Vec<KafkaRound>> {
         .map(|(i, line)| (format!("k{}", i % 101), line))
         .collect();
     let dir = tempfile::tempdir()?;
-    let plugins = bundled::plugins_toml(&absolute(&opts.wasm_dir), &absolute(&opts.geoip_db));
+    let plugins = super::spawn::bundled_plugins(&opts.wasm_dir, &opts.geoip_db);
     let mut rounds = Vec::new();
     for round in 0..opts.rounds {
         let topic = format!("weir-bench-{}-{round}", std::process::id());

@@ -23,13 +23,19 @@ fn absolute(p: &Path) -> PathBuf {
         .unwrap_or_else(|_| p.to_path_buf())
 }
 
+/// The bundled chain's `[[plugins]]` entries with absolute paths, so a config written
+/// into a temp dir still finds the plugins and the GeoIP database.
+pub(crate) fn bundled_plugins(wasm_dir: &Path, geoip_db: &Path) -> String {
+    bundled::plugins_toml(&absolute(wasm_dir), &absolute(geoip_db))
+}
+
 impl FilePipeline {
     /// Writes `events` generated events and prepares the bundled chain's config entries.
     pub fn new(events: usize, wasm_dir: &Path, geoip_db: &Path) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let input = dir.path().join("in.ndjson");
         std::fs::write(&input, generate(events, 0x5eed).join("\n"))?;
-        let plugins = bundled::plugins_toml(&absolute(wasm_dir), &absolute(geoip_db));
+        let plugins = bundled_plugins(wasm_dir, geoip_db);
         Ok(FilePipeline {
             dir,
             input,
