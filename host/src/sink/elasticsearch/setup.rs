@@ -10,15 +10,6 @@ use sha2::{Digest, Sha256};
 use super::client::EsClient;
 use super::{NamedFile, SetupConfig};
 
-/// What an install step did, for logs and tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Installed {
-    /// Created or replaced.
-    Put,
-    /// Already there with the same content.
-    Unchanged,
-}
-
 /// One kind of resource.
 struct Kind {
     what: &'static str,
@@ -50,11 +41,7 @@ pub async fn install(client: &EsClient, setup: &SetupConfig) -> anyhow::Result<(
     Ok(())
 }
 
-async fn install_one(
-    client: &EsClient,
-    kind: &Kind,
-    named: &NamedFile,
-) -> anyhow::Result<Installed> {
+async fn install_one(client: &EsClient, kind: &Kind, named: &NamedFile) -> anyhow::Result<()> {
     let fail = |m: String| anyhow::anyhow!("sink.setup: {} `{}`: {m}", kind.what, named.name);
     let text =
         std::fs::read(&named.file).map_err(|e| fail(format!("{}: {e}", named.file.display())))?;
@@ -77,7 +64,7 @@ async fn install_one(
             kind.what,
             named.name
         );
-        return Ok(Installed::Unchanged);
+        return Ok(());
     }
     if current.status != 200 && current.status != 404 {
         return Err(fail(format!(
@@ -98,7 +85,7 @@ async fn install_one(
         )));
     }
     tracing::info!("elasticsearch: installed {} `{}`", kind.what, named.name);
-    Ok(Installed::Put)
+    Ok(())
 }
 
 /// The `_meta` object of a body, created if missing.
