@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use weir_wire::doc::Doc;
 
 /// Where an event came from: enough to find it again, to commit past it, and to give it
 /// an `_id` that is the same every time it is replayed.
@@ -43,12 +44,11 @@ impl Origin {
 /// A parsed event on its way through the chain.
 #[derive(Debug, Clone)]
 pub struct Event {
-    /// The event, parsed once; plugins' edits are applied here.
-    pub body: Value,
+    /// The event: its original text, validated once, with the plugins' edits laid over
+    /// it. The text stays as it arrived, so a dead-letter entry can carry it.
+    pub doc: Doc,
     /// The route target set by the last plugin that routed the event.
     pub route: Option<String>,
-    /// The original text, kept so a dead-letter entry can carry the event as it arrived.
-    pub raw: String,
     /// Where it came from.
     pub origin: Origin,
 }
@@ -131,28 +131,28 @@ pub fn decode(raw: String, origin: Origin, max_bytes: usize) -> Result<Event, De
         );
         return Err(fail(raw, reason));
     }
-    match serde_json::from_str::<Value>(&raw) {
-        Ok(body @ Value::Object(_)) => Ok(Event {
-            body,
-            route: None,
-            raw,
-            origin,
-        }),
-        Ok(other) => {
-            let kind = match other {
-                Value::Array(_) => "an array",
-                Value::String(_) => "a string",
-                Value::Number(_) => "a number",
-                Value::Bool(_) => "a boolean",
-                _ => "null",
-            };
-            Err(fail(raw, format!("not a JSON object: found {kind}")))
+    let failed = match Doc::parse(raw) {
+        Ok(doc) => {
+            return Ok(Event {
+                doc,
+                route: None,
+                origin,
+            })
         }
-        Err(e) => {
-            let reason = format!("invalid JSON: {e}");
-            Err(fail(raw, reason))
-        }
-    }
+        Err(failed) => failed,
+    };
+    // Only lines that fail come here: parse again to say what the line holds instead.
+    let found = |kind: &str| format!("not a JSON object: found {kind}");
+    let reason = match serde_json::from_str::<Value>(&failed.text) {
+        Ok(Value::Array(_)) => found("an array"),
+        Ok(Value::String(_)) => found("a string"),
+        Ok(Value::Number(_)) => found("a number"),
+        Ok(Value::Bool(_)) => found("a boolean"),
+        Ok(Value::Null) => found("null"),
+        Ok(Value::Object(_)) => format!("invalid JSON: {}", failed.error),
+        Err(e) => format!("invalid JSON: {e}"),
+    };
+    Err(fail(failed.text, reason))
 }
 
 #[cfg(test)]

@@ -28,8 +28,9 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
+use weir_wire::doc::Doc;
 use weir_wire::json::{settle, ReadPlan};
-use weir_wire::{BatchWriter, ReplyReader};
+use weir_wire::{BatchWriter, Decisions};
 
 pub use weir_wire::json::Fate;
 
@@ -102,8 +103,16 @@ impl<P: Plugin> Harness<P> {
     /// Runs events as one batch, the way the host does.
     ///
     /// # Panics
-    /// When the plugin's reply is malformed, which the SDK never produces.
-    pub fn run_batch(&mut self, mut events: Vec<Json>) -> Vec<Processed> {
+    /// When an event is not a JSON object (the host dead-letters those before any plugin
+    /// sees them), or when the plugin's reply is malformed, which the SDK never produces.
+    pub fn run_batch(&mut self, events: Vec<Json>) -> Vec<Processed> {
+        let mut events: Vec<Doc> = events
+            .into_iter()
+            .map(|e| match Doc::parse(e.to_string()) {
+                Ok(doc) => doc,
+                Err(e) => panic!("plugins only ever see JSON objects; this is not one: {e}"),
+            })
+            .collect();
         let mut batch = BatchWriter::new(self.plan.slot_count());
         for e in &events {
             self.plan.write_event(&mut batch, e);
@@ -112,21 +121,18 @@ impl<P: Plugin> Harness<P> {
             Ok(reply) => reply,
             Err(e) => panic!("the plugin failed the batch: {e}"),
         };
-        let mut reader = ReplyReader::new(&reply, events.len());
-        let mut edits = Vec::new();
-        let mut out = Vec::with_capacity(events.len());
-        for event in events.iter_mut() {
-            let outcome = match reader.next_event(&mut edits) {
-                Ok(Some(o)) => o,
-                other => panic!("malformed reply: {other:?}"),
-            };
-            let fate = settle(event, &edits, outcome);
-            out.push(Processed {
-                fate,
-                event: std::mem::take(event),
-            });
-        }
-        out
+        let decisions = match Decisions::decode(&reply, events.len()) {
+            Ok(decisions) => decisions,
+            Err(e) => panic!("malformed reply: {e}"),
+        };
+        events
+            .iter_mut()
+            .zip(decisions.iter())
+            .map(|(event, (outcome, edits))| Processed {
+                fate: settle(event, edits, outcome),
+                event: event.to_value(),
+            })
+            .collect()
     }
 }
 

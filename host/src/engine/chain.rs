@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use weir_wire::json::{settle, Fate};
-use weir_wire::{Edit, Outcome, ReplyReader, WireError};
+use weir_wire::{Decisions, Edit, Outcome};
 
 use super::{LoadedPlugin, PluginFailure, PluginInstance, PluginStats, Policy};
 use crate::event::{DeadLetter, Event, Stage};
@@ -75,15 +75,31 @@ impl StageRunner {
         &mut self,
         events: &mut Vec<Event>,
         dead: &mut Vec<DeadLetter>,
-        trace: Option<&mut Vec<TraceEntry>>,
+        mut trace: Option<&mut Vec<TraceEntry>>,
     ) {
         let started = Instant::now();
         let stats = self.plugin.stats.clone();
         PluginStats::add(&stats.events_in, events.len() as u64);
         let events_in = events.len() as u64;
-        let result = self.call(events);
-        let [kept, routed, dropped, failed] = match result {
-            Ok(reply) => apply_reply(&self.plugin, &reply, events, dead, trace),
+        let reply = self.call(events);
+        let applied = reply.and_then(|reply| {
+            // The whole reply is decoded and checked before any of it is applied, so a
+            // malformed reply never leaves the batch half-edited.
+            let decisions = Decisions::decode(&reply, events.len()).map_err(|e| {
+                // A bad reply means a broken guest: start a fresh instance next time.
+                self.instance = None;
+                PluginFailure::BadReply(e.to_string())
+            })?;
+            Ok(apply_reply(
+                &self.plugin,
+                &decisions,
+                events,
+                dead,
+                trace.as_deref_mut(),
+            ))
+        });
+        let [kept, routed, dropped, failed] = match applied {
+            Ok(counts) => counts,
             Err(failure) => {
                 PluginStats::add(&stats.batch_failures, 1);
                 crate::metrics::plugin_batch_failed(&self.plugin.name);
@@ -112,15 +128,9 @@ impl StageRunner {
         let Some(instance) = self.instance.as_mut() else {
             return Err(PluginFailure::Start("no instance".into()));
         };
-        let result =
-            instance
-                .process(events)
-                .and_then(|reply| match validate(&reply, events.len()) {
-                    Ok(()) => Ok(reply),
-                    Err(e) => Err(PluginFailure::BadReply(e.to_string())),
-                });
+        let result = instance.process(events);
         if matches!(&result, Err(f) if !matches!(f, PluginFailure::Error(_))) {
-            // A trapped store cannot be trusted again; a bad reply means a broken guest.
+            // A trapped store cannot be trusted again.
             self.instance = None;
         }
         result
@@ -158,7 +168,7 @@ impl StageRunner {
         let failed = events.len() as u64;
         let reason = format!("plugin `{name}` {failure}");
         dead.extend(events.drain(..).map(|e| DeadLetter {
-            raw: e.raw,
+            raw: e.doc.into_text(),
             reason: reason.clone(),
             stage: Stage::Plugin(name.clone()),
             origin: e.origin,
@@ -167,33 +177,19 @@ impl StageRunner {
     }
 }
 
-/// Checks the reply answers every event before anything is applied, so a malformed reply
-/// never leaves a batch half-edited.
-fn validate(reply: &[u8], events: usize) -> Result<(), WireError> {
-    let mut reader = ReplyReader::new(reply, events);
-    let mut edits = Vec::new();
-    while reader.next_event(&mut edits)?.is_some() {}
-    Ok(())
-}
-
-/// Applies a validated reply to the batch; returns `[kept, routed, dropped, failed]`.
+/// Applies a decoded reply to the batch; returns `[kept, routed, dropped, failed]`.
 fn apply_reply(
     plugin: &LoadedPlugin,
-    reply: &[u8],
+    decisions: &Decisions<'_>,
     events: &mut Vec<Event>,
     dead: &mut Vec<DeadLetter>,
     mut trace: Option<&mut Vec<TraceEntry>>,
 ) -> [u64; 4] {
-    let mut reader = ReplyReader::new(reply, events.len());
-    let mut edits: Vec<Edit<'_>> = Vec::new();
+    let mut decisions = decisions.iter();
     let (mut kept, mut routed, mut dropped, mut failed) = (0u64, 0u64, 0u64, 0u64);
     events.retain_mut(|event| {
-        // `validate` has checked there is one well-formed decision per event.
-        let outcome = reader
-            .next_event(&mut edits)
-            .ok()
-            .flatten()
-            .unwrap_or(Outcome::Keep);
+        // `Decisions::decode` has checked there is one decision per event.
+        let (outcome, edits) = decisions.next().unwrap_or((Outcome::Keep, &[]));
         if let Some(trace) = trace.as_deref_mut() {
             trace.push(TraceEntry {
                 position: event.origin.position,
@@ -202,7 +198,7 @@ fn apply_reply(
                 edits: edits.iter().map(describe_edit).collect(),
             });
         }
-        match settle(&mut event.body, &edits, outcome) {
+        match settle(&mut event.doc, edits, outcome) {
             Fate::Keep => {
                 kept += 1;
                 true
@@ -219,7 +215,7 @@ fn apply_reply(
             Fate::Fail(reason) => {
                 failed += 1;
                 dead.push(DeadLetter {
-                    raw: std::mem::take(&mut event.raw),
+                    raw: std::mem::take(&mut event.doc).into_text(),
                     reason: format!("plugin `{}`: {reason}", plugin.name),
                     stage: Stage::Plugin(plugin.name.clone()),
                     origin: event.origin.clone(),

@@ -83,7 +83,7 @@ impl PluginInstance {
     pub fn process(&mut self, events: &[Event]) -> Result<Vec<u8>, PluginFailure> {
         self.batch.clear();
         for e in events {
-            self.plan.write_event(&mut self.batch, &e.body);
+            self.plan.write_event(&mut self.batch, &e.doc);
         }
         self.store.data_mut().begin_call();
         self.store.set_epoch_deadline(self.deadline_ticks);

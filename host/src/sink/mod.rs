@@ -122,12 +122,9 @@ impl SinkConfig {
 
 /// Serialises a processed event as one NDJSON line, with its route if configured.
 pub fn encode(event: &mut Event, route_field: Option<&str>, out: &mut Vec<u8>) {
-    if let (Some(field), Some(route), serde_json::Value::Object(map)) =
-        (route_field, event.route.take(), &mut event.body)
-    {
-        map.insert(field.to_owned(), serde_json::Value::String(route));
+    if let (Some(field), Some(route)) = (route_field, event.route.take()) {
+        event.doc.set(field, serde_json::Value::String(route));
     }
-    // A `Value` always serialises into a Vec.
-    let _ = serde_json::to_writer(&mut *out, &event.body);
+    event.doc.write_json(out);
     out.push(b'\n');
 }

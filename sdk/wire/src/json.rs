@@ -1,9 +1,12 @@
-//! The host's side of the boundary on `serde_json` events: projecting the fields a plugin
+//! The host's side of the boundary on [`Doc`] events: projecting the fields a plugin
 //! declared into a batch, and applying the edits of its reply. The SDK's native test
 //! harness runs this same code, so a plugin tested natively sees exactly what the host sends.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value as Json};
 
+use crate::doc::{array_items, object_entries, text_str, write_compact, Doc, Node};
 use crate::path::push_segment;
 use crate::{BatchWriter, Edit, Outcome, Path, Value};
 
@@ -48,32 +51,47 @@ impl ReadPlan {
     }
 
     /// Appends one event to `batch`: its declared fields, then the keys found anywhere.
-    pub fn write_event(&self, batch: &mut BatchWriter, event: &Json) {
+    pub fn write_event(&self, batch: &mut BatchWriter, event: &Doc) {
         for path in &self.reads {
-            match lookup(event, path) {
-                Some(v) => write_value(batch, v),
+            match event.lookup(path) {
+                Some(node) => write_node(batch, node),
                 None => batch.slot(None),
             }
         }
         batch.begin_found();
         if !self.find_keys.is_empty() {
-            find_keys(event, &self.find_keys, &mut Vec::new(), batch);
+            let mut stack = Vec::new();
+            for (key, node) in event.fields() {
+                visit_member(Cow::Borrowed(key), node, &self.find_keys, &mut stack, batch);
+            }
         }
         batch.end_event();
     }
 }
 
-/// The value at `path`, if every step exists.
-pub fn lookup<'v>(event: &'v Json, path: &Path) -> Option<&'v Json> {
-    let mut cur = event;
-    for seg in path.segments() {
-        cur = match cur {
-            Json::Object(map) => map.get(&seg.key)?,
-            Json::Array(items) => items.get(seg.index?)?,
-            _ => return None,
-        };
+fn write_node(batch: &mut BatchWriter, node: Node<'_>) {
+    let text = match node {
+        Node::Tree(value) => return write_value(batch, value),
+        Node::Text(text) => text,
+    };
+    match text.as_bytes().first() {
+        Some(b'"') => match text_str(text) {
+            Some(s) => batch.slot(Some(Value::Str(&s))),
+            None => batch.slot(None),
+        },
+        Some(b'{' | b'[') => batch.slot_json(|buf| write_compact(text, buf)),
+        Some(b't') => batch.slot(Some(Value::Bool(true))),
+        Some(b'f') => batch.slot(Some(Value::Bool(false))),
+        Some(b'n') => batch.slot(Some(Value::Null)),
+        // A number: the same variant serde_json's `Number` would report.
+        _ => batch.slot(Some(if let Ok(i) = text.parse::<i64>() {
+            Value::Int(i)
+        } else if let Ok(u) = text.parse::<u64>() {
+            Value::Uint(u)
+        } else {
+            Value::Float(text.parse().unwrap_or(f64::NAN))
+        })),
     }
-    Some(cur)
 }
 
 fn write_value(batch: &mut BatchWriter, v: &Json) {
@@ -101,49 +119,88 @@ fn write_value(batch: &mut BatchWriter, v: &Json) {
 
 /// One step from the root to the node being visited.
 enum Step<'v> {
-    Key(&'v str),
+    Key(Cow<'v, str>),
     Index(usize),
 }
 
-/// Walks the event, appending every key named in `keys` (case-insensitive) with its path.
-/// The path text is built only for matches; the walk itself allocates nothing.
+/// Visits one object member in the search for `keys` (case-insensitive): a match is
+/// appended with its path; any other container is searched. The path text is built only
+/// for matches.
+fn visit_member<'v>(
+    key: Cow<'v, str>,
+    node: Node<'v>,
+    keys: &[String],
+    stack: &mut Vec<Step<'v>>,
+    batch: &mut BatchWriter,
+) {
+    if keys.iter().any(|want| want.eq_ignore_ascii_case(&key)) {
+        let mut path = String::new();
+        for step in stack.iter() {
+            match step {
+                Step::Key(k) => push_segment(&mut path, k),
+                Step::Index(i) => push_segment(&mut path, &i.to_string()),
+            }
+        }
+        push_segment(&mut path, &key);
+        batch.found_path(&path);
+        write_node(batch, node);
+    } else if node.is_container() {
+        stack.push(Step::Key(key));
+        find_keys(node, keys, stack, batch);
+        stack.pop();
+    }
+}
+
+/// Searches a container's members and elements for `keys`.
 fn find_keys<'v>(
-    node: &'v Json,
+    node: Node<'v>,
     keys: &[String],
     stack: &mut Vec<Step<'v>>,
     batch: &mut BatchWriter,
 ) {
     match node {
-        Json::Object(map) => {
+        Node::Tree(Json::Object(map)) => {
             for (k, v) in map {
-                if keys.iter().any(|want| want.eq_ignore_ascii_case(k)) {
-                    let mut path = String::new();
-                    for step in stack.iter() {
-                        match step {
-                            Step::Key(key) => push_segment(&mut path, key),
-                            Step::Index(i) => push_segment(&mut path, &i.to_string()),
-                        }
-                    }
-                    push_segment(&mut path, k);
-                    batch.found_path(&path);
-                    write_value(batch, v);
-                } else if v.is_object() || v.is_array() {
-                    stack.push(Step::Key(k));
-                    find_keys(v, keys, stack, batch);
-                    stack.pop();
-                }
+                visit_member(Cow::Borrowed(k), Node::Tree(v), keys, stack, batch);
             }
         }
-        Json::Array(items) => {
+        Node::Tree(Json::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                if item.is_object() || item.is_array() {
-                    stack.push(Step::Index(i));
-                    find_keys(item, keys, stack, batch);
-                    stack.pop();
-                }
+                visit_element(i, Node::Tree(item), keys, stack, batch);
             }
         }
-        _ => {}
+        Node::Tree(_) => {}
+        Node::Text(text) => match text.as_bytes().first() {
+            Some(b'{') => {
+                for (k, v) in object_entries(text).unwrap_or_default() {
+                    visit_member(k, Node::Text(v), keys, stack, batch);
+                }
+            }
+            Some(b'[') => {
+                for (i, item) in array_items(text)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .enumerate()
+                {
+                    visit_element(i, Node::Text(item), keys, stack, batch);
+                }
+            }
+            _ => {}
+        },
+    }
+}
+
+fn visit_element<'v>(
+    i: usize,
+    node: Node<'v>,
+    keys: &[String],
+    stack: &mut Vec<Step<'v>>,
+    batch: &mut BatchWriter,
+) {
+    if node.is_container() {
+        stack.push(Step::Index(i));
+        find_keys(node, keys, stack, batch);
+        stack.pop();
     }
 }
 
@@ -216,7 +273,7 @@ pub enum Fate {
 
 /// Applies one event's reply: its edits when the event continues, then its outcome.
 /// An edit the event cannot take fails the event, naming the edit.
-pub fn settle(event: &mut Json, edits: &[Edit<'_>], outcome: Outcome<'_>) -> Fate {
+pub fn settle(event: &mut Doc, edits: &[Edit<'_>], outcome: Outcome<'_>) -> Fate {
     match outcome {
         Outcome::Drop => return Fate::Drop,
         Outcome::Fail(reason) => return Fate::Fail(reason.to_owned()),
@@ -233,15 +290,40 @@ pub fn settle(event: &mut Json, edits: &[Edit<'_>], outcome: Outcome<'_>) -> Fat
     }
 }
 
-/// Applies one edit to an event.
-pub fn apply(event: &mut Json, edit: &Edit<'_>) -> Result<(), ApplyError> {
+/// Applies one edit to an event. A top-level field is replaced without parsing anything;
+/// an edit below one parses that field alone.
+pub fn apply(event: &mut Doc, edit: &Edit<'_>) -> Result<(), ApplyError> {
     match *edit {
         Edit::Set(path, value) => {
             let value = to_json(path, value)?;
-            with_segments(path, |segments| set(event, path, segments, value))?
+            with_segments(path, |segments| match segments {
+                [key] => {
+                    event.set(key, value);
+                    Ok(())
+                }
+                [key, ..] => set(
+                    event.tree_or_insert(key, || Json::Null),
+                    path,
+                    segments,
+                    1,
+                    value,
+                ),
+                [] => Ok(()),
+            })?
         }
-        Edit::Remove(path) => with_segments(path, |segments| remove(event, segments)),
-        Edit::Tag(tag) => add_tag(event, tag),
+        Edit::Remove(path) => with_segments(path, |segments| match segments {
+            [key] => event.remove(key),
+            [key, below @ ..] => {
+                if let Some(root) = event.tree_mut(key) {
+                    remove(root, below);
+                }
+            }
+            [] => {}
+        }),
+        Edit::Tag(tag) => add_tag(
+            event.tree_or_insert(TAGS_FIELD, || Json::Array(Vec::new())),
+            tag,
+        ),
     }
 }
 
@@ -321,10 +403,17 @@ fn index_of(segment: &str) -> Option<usize> {
         .flatten()
 }
 
-fn set(event: &mut Json, path: &str, segments: &[&str], value: Json) -> Result<(), ApplyError> {
-    let mut cur = event;
+/// Sets `segments[from..]` below `root`, which holds `segments[..from]`.
+fn set(
+    root: &mut Json,
+    path: &str,
+    segments: &[&str],
+    from: usize,
+    value: Json,
+) -> Result<(), ApplyError> {
+    let mut cur = root;
     let mut value = Some(value);
-    for (depth, seg) in segments.iter().enumerate() {
+    for (depth, seg) in segments.iter().enumerate().skip(from) {
         let last = depth + 1 == segments.len();
         if cur.is_null() {
             *cur = Json::Object(Map::new());
@@ -420,16 +509,8 @@ fn remove(event: &mut Json, segments: &[&str]) {
     }
 }
 
-fn add_tag(event: &mut Json, tag: &str) -> Result<(), ApplyError> {
-    let Json::Object(map) = event else {
-        return Err(ApplyError::TagsNotAList {
-            tag: tag.to_owned(),
-            kind: kind(event),
-        });
-    };
-    let tags = map
-        .entry(TAGS_FIELD)
-        .or_insert_with(|| Json::Array(Vec::new()));
+/// Adds `tag` to the `tags` field once; a lone string tag becomes a list first.
+fn add_tag(tags: &mut Json, tag: &str) -> Result<(), ApplyError> {
     if let Json::String(one) = tags {
         *tags = Json::Array(vec![Json::String(std::mem::take(one))]);
     }
@@ -453,6 +534,10 @@ mod tests {
     use crate::{BatchReader, EventFields};
     use serde_json::json;
 
+    fn doc(v: Json) -> Doc {
+        Doc::parse(v.to_string()).unwrap()
+    }
+
     fn plan(reads: &[&str], keys: &[&str]) -> ReadPlan {
         let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         ReadPlan::new(&s(reads), &s(keys)).unwrap()
@@ -460,11 +545,11 @@ mod tests {
 
     #[test]
     fn projects_declared_fields_and_finds_keys_at_any_depth() {
-        let event = json!({
+        let event = doc(json!({
             "level": "warn", "status_code": 200,
             "context": {"client_ip": "8.8.8.8", "Password": "p", "items": [{"token": "t"}]},
             "exception": {"type": "ValueError"}
-        });
+        }));
         let plan = plan(
             &[
                 "level",
@@ -496,7 +581,7 @@ mod tests {
 
     #[test]
     fn set_creates_parents_and_remove_keeps_key_order() {
-        let mut event = json!({"a": 1, "b": 2, "c": 3});
+        let mut event = doc(json!({"a": 1, "b": 2, "c": 3}));
         apply(
             &mut event,
             &Edit::Set("geo.location.lat", Value::Float(45.5)),
@@ -505,16 +590,16 @@ mod tests {
         apply(&mut event, &Edit::Remove("b")).unwrap();
         apply(&mut event, &Edit::Remove("no.such.path")).unwrap();
         assert_eq!(
-            event,
+            event.to_value(),
             json!({"a": 1, "c": 3, "geo": {"location": {"lat": 45.5}}})
         );
-        let keys: Vec<_> = event.as_object().unwrap().keys().cloned().collect();
+        let keys: Vec<_> = event.fields().map(|(k, _)| k.to_owned()).collect();
         assert_eq!(keys, ["a", "c", "geo"]);
     }
 
     #[test]
     fn set_through_a_scalar_names_the_blocker() {
-        let mut event = json!({"context": "oops"});
+        let mut event = doc(json!({"context": "oops"}));
         let err = apply(&mut event, &Edit::Set("context.client_ip", Value::Str("x"))).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -524,13 +609,13 @@ mod tests {
 
     #[test]
     fn json_values_are_parsed_and_bad_json_is_reported() {
-        let mut event = json!({});
+        let mut event = doc(json!({}));
         apply(
             &mut event,
             &Edit::Set("geo", Value::Json(r#"{"city":"Rome"}"#)),
         )
         .unwrap();
-        assert_eq!(event, json!({"geo": {"city": "Rome"}}));
+        assert_eq!(event.to_value(), json!({"geo": {"city": "Rome"}}));
         let err = apply(&mut event, &Edit::Set("x", Value::Json("{nope"))).unwrap_err();
         assert!(matches!(err, ApplyError::BadJson { .. }), "{err}");
         assert!(apply(&mut event, &Edit::Set("x", Value::Float(f64::NAN))).is_err());
@@ -538,20 +623,23 @@ mod tests {
 
     #[test]
     fn tags_are_added_once_and_a_string_tag_is_promoted() {
-        let mut event = json!({"tags": "old"});
+        let mut event = doc(json!({"tags": "old"}));
         apply(&mut event, &Edit::Tag("new")).unwrap();
         apply(&mut event, &Edit::Tag("new")).unwrap();
-        assert_eq!(event, json!({"tags": ["old", "new"]}));
-        let mut bad = json!({"tags": 5});
+        assert_eq!(event.to_value(), json!({"tags": ["old", "new"]}));
+        let mut bad = doc(json!({"tags": 5}));
         assert!(apply(&mut bad, &Edit::Tag("x")).is_err());
     }
 
     #[test]
     fn deep_paths_and_empty_segments() {
-        let mut event = json!({});
+        let mut event = doc(json!({}));
         let deep = "a.b.c.d.e.f.g.h.i.j";
         apply(&mut event, &Edit::Set(deep, Value::Int(1))).unwrap();
-        assert_eq!(event["a"]["b"]["c"]["d"]["e"]["f"]["g"]["h"]["i"]["j"], 1);
+        assert_eq!(
+            event.to_value()["a"]["b"]["c"]["d"]["e"]["f"]["g"]["h"]["i"]["j"],
+            1
+        );
         for bad in ["a..b", "a.b.c.d.e.f.g.h.i..j", ".a", ""] {
             assert!(
                 matches!(
@@ -565,14 +653,14 @@ mod tests {
 
     #[test]
     fn array_elements_are_addressed_by_index() {
-        let mut event = json!({"users": [{"email": "a"}, {"email": "b"}]});
+        let mut event = doc(json!({"users": [{"email": "a"}, {"email": "b"}]}));
         apply(
             &mut event,
             &Edit::Set("users.1.email", Value::Str("masked")),
         )
         .unwrap();
         apply(&mut event, &Edit::Remove("users.0")).unwrap();
-        assert_eq!(event, json!({"users": [{"email": "masked"}]}));
+        assert_eq!(event.to_value(), json!({"users": [{"email": "masked"}]}));
         assert!(apply(&mut event, &Edit::Set("users.5.email", Value::Null)).is_err());
     }
 }

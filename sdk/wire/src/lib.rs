@@ -30,6 +30,8 @@ mod reply;
 mod value;
 
 #[cfg(feature = "json")]
+pub mod doc;
+#[cfg(feature = "json")]
 pub mod json;
 #[cfg(feature = "mmdb")]
 pub mod mmdb;
@@ -38,7 +40,7 @@ pub use batch::{BatchReader, BatchWriter, EventFields};
 pub use error::WireError;
 pub use location::Location;
 pub use path::{join_path, Path, Segment};
-pub use reply::{Edit, EventReply, Outcome, ReplyReader, ReplyWriter};
+pub use reply::{Decisions, Edit, Outcome, ReplyWriter};
 pub use value::Value;
 
 /// The `weir:filter` WIT package version this crate's layout belongs to. The host refuses

@@ -133,63 +133,47 @@ fn read_op<'a>(cur: &mut Cursor<'a>) -> Result<Option<Op<'a>>, WireError> {
     }))
 }
 
-/// One event's part of a reply.
-#[derive(Debug)]
-pub struct EventReply<'a> {
-    /// The event's edits, in the order the plugin made them.
-    pub edits: Vec<Edit<'a>>,
-    /// The event's fate.
-    pub outcome: Outcome<'a>,
+/// A whole reply, decoded and checked before any of it is applied, so a malformed reply
+/// never leaves a batch half-edited. Decoding once serves both the check and the apply.
+#[derive(Debug, Default)]
+pub struct Decisions<'a> {
+    edits: Vec<Edit<'a>>,
+    /// Each event's outcome and the end of its edits in `edits`.
+    events: Vec<(Outcome<'a>, usize)>,
 }
 
-/// Decodes a reply (the host's side), checking it answers every event exactly once.
-pub struct ReplyReader<'a> {
-    cur: Cursor<'a>,
-    expected: usize,
-    seen: usize,
-}
-
-impl<'a> ReplyReader<'a> {
-    /// Prepares to read a reply to a batch of `expected` events.
-    pub fn new(buf: &'a [u8], expected: usize) -> Self {
-        ReplyReader {
-            cur: Cursor::new(buf),
-            expected,
-            seen: 0,
+impl<'a> Decisions<'a> {
+    /// Decodes the reply to a batch of `expected` events.
+    pub fn decode(buf: &'a [u8], expected: usize) -> Result<Self, WireError> {
+        let mut cur = Cursor::new(buf);
+        let mut decisions = Decisions {
+            edits: Vec::with_capacity(expected * 4),
+            events: Vec::with_capacity(expected),
+        };
+        while let Some(op) = read_op(&mut cur)? {
+            match op {
+                Op::Edit(e) => decisions.edits.push(e),
+                Op::Outcome(o) => decisions.events.push((o, decisions.edits.len())),
+            }
         }
+        let trailing_edits = decisions.edits.len() > decisions.events.last().map_or(0, |e| e.1);
+        if decisions.events.len() != expected || trailing_edits {
+            return Err(WireError::DecisionCount {
+                found: decisions.events.len() + usize::from(trailing_edits),
+                expected,
+            });
+        }
+        Ok(decisions)
     }
 
-    /// Decodes the next event's edits into `edits` (cleared first) and returns its outcome;
-    /// `None` after the last event. A reply with too few or too many decisions is an error.
-    pub fn next_event(
-        &mut self,
-        edits: &mut Vec<Edit<'a>>,
-    ) -> Result<Option<Outcome<'a>>, WireError> {
-        edits.clear();
-        if self.seen == self.expected {
-            if !self.cur.is_empty() {
-                return Err(WireError::DecisionCount {
-                    found: self.seen + 1,
-                    expected: self.expected,
-                });
-            }
-            return Ok(None);
-        }
-        loop {
-            match read_op(&mut self.cur)? {
-                Some(Op::Edit(e)) => edits.push(e),
-                Some(Op::Outcome(o)) => {
-                    self.seen += 1;
-                    return Ok(Some(o));
-                }
-                None => {
-                    return Err(WireError::DecisionCount {
-                        found: self.seen,
-                        expected: self.expected,
-                    })
-                }
-            }
-        }
+    /// Each event's outcome and edits, in batch order.
+    pub fn iter(&self) -> impl Iterator<Item = (Outcome<'a>, &[Edit<'a>])> + '_ {
+        let mut start = 0;
+        self.events.iter().map(move |&(outcome, end)| {
+            let edits = &self.edits[start..end];
+            start = end;
+            (outcome, edits)
+        })
     }
 }
 
@@ -216,41 +200,32 @@ mod tests {
         w.outcome(Outcome::Drop);
         let bytes = w.into_bytes();
 
-        let mut r = ReplyReader::new(&bytes, 3);
-        let mut edits = Vec::new();
+        let decisions = Decisions::decode(&bytes, 3).unwrap();
+        let events: Vec<_> = decisions.iter().collect();
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[0].0, Outcome::Route("payments"));
+        assert_eq!(events[0].1.len(), 2);
         assert_eq!(
-            r.next_event(&mut edits).unwrap(),
-            Some(Outcome::Route("payments"))
+            events[1],
+            (Outcome::Fail("no service"), &[Edit::Tag("bad_level")][..])
         );
-        assert_eq!(edits.len(), 2);
-        assert_eq!(
-            r.next_event(&mut edits).unwrap(),
-            Some(Outcome::Fail("no service"))
-        );
-        assert_eq!(edits, [Edit::Tag("bad_level")]);
-        assert_eq!(r.next_event(&mut edits).unwrap(), Some(Outcome::Drop));
-        assert!(edits.is_empty());
-        assert_eq!(r.next_event(&mut edits).unwrap(), None);
+        assert_eq!(events[2], (Outcome::Drop, &[][..]));
     }
 
     #[test]
     fn too_few_or_too_many_decisions_are_errors() {
         let mut w = ReplyWriter::default();
         w.outcome(Outcome::Keep);
+        w.tag("orphan");
         let bytes = w.into_bytes();
-        let mut edits = Vec::new();
-
-        let mut short = ReplyReader::new(&bytes, 2);
-        assert!(short.next_event(&mut edits).unwrap().is_some());
         assert_eq!(
-            short.next_event(&mut edits),
-            Err(WireError::DecisionCount {
-                found: 1,
-                expected: 2
-            })
+            Decisions::decode(&bytes, 3).err(),
+            Some(WireError::DecisionCount {
+                found: 2,
+                expected: 3
+            }),
+            "an edit after the last decision counts as an unfinished one"
         );
-
-        let mut long = ReplyReader::new(&bytes, 0);
-        assert!(long.next_event(&mut edits).is_err());
+        assert!(Decisions::decode(&bytes, 1).is_err());
     }
 }

@@ -4,20 +4,20 @@
 //! never duplicated.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use weir_wire::doc::Doc;
 
 use super::index::{event_time, IndexTemplate};
 use crate::event::{DeadLetter, Event, Origin, Stage};
 
 /// Appends one `create` action and its document to a bulk body.
-pub fn push_create(body: &mut Vec<u8>, index: &str, id: &str, document: &Value) {
+pub fn push_create(body: &mut Vec<u8>, index: &str, id: &str, document: &Doc) {
     body.extend_from_slice(b"{\"create\":{\"_index\":");
     // Serialising strings and `Value`s into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *body, index);
     body.extend_from_slice(b",\"_id\":");
     let _ = serde_json::to_writer(&mut *body, id);
     body.extend_from_slice(b"}}\n");
-    let _ = serde_json::to_writer(&mut *body, document);
+    document.write_json(body);
     body.push(b'\n');
 }
 
@@ -65,27 +65,27 @@ impl BulkEncoding {
             .timestamp_ms
             .and_then(DateTime::from_timestamp_millis)
             .unwrap_or(now);
-        let at = event_time(&event.body, fallback_time);
+        let at = event_time(&event.doc, fallback_time);
         let index =
             match self
                 .template
-                .render(&event.body, event.route.as_deref(), at, &self.fallback)
+                .render(&event.doc, event.route.as_deref(), at, &self.fallback)
             {
                 Ok(index) => index,
                 Err(e) => {
                     return Err(DeadLetter {
-                        raw: event.raw,
+                        raw: event.doc.into_text(),
                         reason: e.to_string(),
                         stage: Stage::Elasticsearch,
                         origin: event.origin,
                     })
                 }
             };
-        let mut lines = Vec::with_capacity(event.raw.len() + 128);
-        push_create(&mut lines, &index, &event.origin.document_id(), &event.body);
+        let mut lines = Vec::with_capacity(event.doc.text().len() + 256);
+        push_create(&mut lines, &index, &event.origin.document_id(), &event.doc);
         Ok(BulkDoc {
             lines,
-            raw: event.raw,
+            raw: event.doc.into_text(),
             origin: event.origin,
         })
     }
@@ -209,10 +209,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn kafka_event(body: Value, timestamp_ms: Option<i64>) -> Event {
+    fn kafka_event(body: serde_json::Value, timestamp_ms: Option<i64>) -> Event {
         Event {
-            raw: body.to_string(),
-            body,
+            doc: Doc::parse(body.to_string()).unwrap(),
             route: Some("hot".into()),
             origin: Origin {
                 source: "python-logs".into(),

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use weir_wire::doc::{Doc, Node};
 
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,7 +97,7 @@ impl IndexTemplate {
     /// The index for an event. `default` replaces missing fields and routes.
     pub fn render(
         &self,
-        event: &Value,
+        event: &Doc,
         route: Option<&str>,
         at: DateTime<Utc>,
         default: &str,
@@ -107,11 +108,17 @@ impl IndexTemplate {
                 Part::Literal(s) => name.push_str(s),
                 Part::Route => push_safe(&mut name, route.unwrap_or(default)),
                 Part::Field(path) => {
-                    let value = path.iter().try_fold(event, |v, k| v.get(k));
-                    match value {
-                        Some(Value::String(s)) if !s.is_empty() => push_safe(&mut name, s),
-                        Some(Value::Number(n)) => push_safe(&mut name, &n.to_string()),
-                        Some(Value::Bool(b)) => push_safe(&mut name, &b.to_string()),
+                    let value = path.split_first().and_then(|(first, rest)| {
+                        rest.iter()
+                            .try_fold(event.get(first)?, |v, k| v.child(k, None))
+                    });
+                    match value.map(|v| (v.as_str(), v)) {
+                        Some((Some(s), _)) if !s.is_empty() => push_safe(&mut name, &s),
+                        Some((None, v)) => match v.to_value() {
+                            Value::Number(n) => push_safe(&mut name, &n.to_string()),
+                            Value::Bool(b) => push_safe(&mut name, &b.to_string()),
+                            _ => push_safe(&mut name, default),
+                        },
                         _ => push_safe(&mut name, default),
                     }
                 }
@@ -169,11 +176,11 @@ pub fn validate(name: &str) -> Result<(), IndexError> {
 }
 
 /// The instant an event is filed under: its `@timestamp` when it is RFC 3339, else `now`.
-pub fn event_time(event: &Value, now: DateTime<Utc>) -> DateTime<Utc> {
+pub fn event_time(event: &Doc, now: DateTime<Utc>) -> DateTime<Utc> {
     event
         .get("@timestamp")
-        .and_then(Value::as_str)
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .and_then(Node::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
         .map_or(now, |t| t.with_timezone(&Utc))
 }
 
@@ -181,6 +188,10 @@ pub fn event_time(event: &Value, now: DateTime<Utc>) -> DateTime<Utc> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn doc(v: Value) -> Doc {
+        Doc::parse(v.to_string()).unwrap()
+    }
 
     fn at() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2025-01-15T10:30:45Z")
@@ -191,19 +202,24 @@ mod tests {
     #[test]
     fn renders_fields_route_and_date() {
         let t = IndexTemplate::parse("logs-{service}-{route}-%Y.%m.%d").unwrap();
-        let event = json!({"service": "Payment Gateway"});
+        let event = doc(json!({"service": "Payment Gateway"}));
         assert_eq!(
             t.render(&event, Some("payments"), at(), "unknown").unwrap(),
             "logs-payment_gateway-payments-2025.01.15"
         );
         assert_eq!(
-            t.render(&json!({}), None, at(), "unknown").unwrap(),
+            t.render(&doc(json!({})), None, at(), "unknown").unwrap(),
             "logs-unknown-unknown-2025.01.15"
         );
         let nested = IndexTemplate::parse("{context.tenant}-%Y").unwrap();
         assert_eq!(
             nested
-                .render(&json!({"context": {"tenant": "ACME/eu"}}), None, at(), "x")
+                .render(
+                    &doc(json!({"context": {"tenant": "ACME/eu"}})),
+                    None,
+                    at(),
+                    "x"
+                )
                 .unwrap(),
             "acme_eu-2025"
         );
@@ -212,12 +228,12 @@ mod tests {
     #[test]
     fn the_event_timestamp_decides_the_date() {
         let now = at();
-        let e = json!({"@timestamp": "2024-12-31T23:59:59.999Z"});
+        let e = doc(json!({"@timestamp": "2024-12-31T23:59:59.999Z"}));
         assert_eq!(
             event_time(&e, now).format("%Y.%m.%d").to_string(),
             "2024.12.31"
         );
-        assert_eq!(event_time(&json!({"@timestamp": "garbage"}), now), now);
+        assert_eq!(event_time(&doc(json!({"@timestamp": "garbage"})), now), now);
     }
 
     #[test]
@@ -226,7 +242,7 @@ mod tests {
         assert!(IndexTemplate::parse("logs-%Q").is_err());
         let t = IndexTemplate::parse("{service}").unwrap();
         let err = t
-            .render(&json!({"service": "_internal"}), None, at(), "x")
+            .render(&doc(json!({"service": "_internal"})), None, at(), "x")
             .unwrap_err();
         assert!(err.to_string().contains("starts with"), "{err}");
         assert!(validate(&"a".repeat(256)).is_err());

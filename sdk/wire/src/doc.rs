@@ -1,0 +1,514 @@
+//! An event kept as the JSON text it arrived as, with the plugins' edits laid over it.
+//!
+//! Parsing every event into a `serde_json::Value` tree and serialising it back was most of
+//! the host's own time per event: an allocation for every key and string, a hash for every
+//! key. A [`Doc`] validates the text once (serde_json does the validating), remembers where
+//! each top-level key and value sit in it, and writes untouched fields back out as the bytes
+//! they arrived as. A field is parsed into a tree only when an edit reaches below it.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::Value as Json;
+
+use crate::path::Path;
+
+/// A JSON object event: its original text plus its top-level fields, in order.
+///
+/// Keys are unique: a key repeated in the input keeps its first position and its last
+/// value, as `serde_json` (and Elasticsearch's strict parser, which rejects duplicates)
+/// would have it. Nested objects are passed through as written, minus insignificant
+/// whitespace.
+#[derive(Debug, Clone, Default)]
+pub struct Doc {
+    text: String,
+    fields: Vec<Field>,
+}
+
+#[derive(Debug, Clone)]
+struct Field {
+    /// [`key_hash`] of the key, so a lookup compares text only on a likely match.
+    hash: u32,
+    key: Key,
+    value: Slot,
+}
+
+#[derive(Debug, Clone)]
+enum Key {
+    /// Bytes of the text between the key's quotes; such a key has no escapes.
+    Span(usize, usize),
+    /// A key that had escapes, or that an edit added.
+    Owned(Box<str>),
+}
+
+#[derive(Debug, Clone)]
+enum Slot {
+    /// Bytes of the text holding the value, untouched.
+    Span(usize, usize),
+    /// A value an edit set, or a field parsed because an edit reached inside it.
+    Tree(Json),
+}
+
+/// Text that is not one valid JSON object; the text is given back.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct NotAnObject {
+    /// The text that was to be parsed.
+    pub text: String,
+    /// What serde_json found wrong with it.
+    pub error: serde_json::Error,
+}
+
+/// A value inside a [`Doc`], for reading.
+#[derive(Debug, Clone, Copy)]
+pub enum Node<'d> {
+    /// Valid JSON text, as it arrived.
+    Text(&'d str),
+    /// A parsed value.
+    Tree(&'d Json),
+}
+
+impl Doc {
+    /// Validates `text` as one JSON object and indexes its top-level fields.
+    pub fn parse(text: String) -> Result<Doc, NotAnObject> {
+        let mut fields = Vec::new();
+        let parsed = {
+            let mut de = serde_json::Deserializer::from_str(&text);
+            de.deserialize_map(TopLevel {
+                base: text.as_ptr() as usize,
+                text: &text,
+                fields: &mut fields,
+            })
+            .and_then(|()| de.end())
+        };
+        match parsed {
+            Ok(()) => Ok(Doc { text, fields }),
+            Err(error) => Err(NotAnObject { text, error }),
+        }
+    }
+
+    /// The text the event arrived as (edits never change it).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Gives back the original text, for a dead-letter entry.
+    pub fn into_text(self) -> String {
+        self.text
+    }
+
+    /// The top-level fields, in order.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, Node<'_>)> {
+        self.fields
+            .iter()
+            .map(|f| (key_of(&self.text, &f.key), self.node(&f.value)))
+    }
+
+    /// The value of a top-level field.
+    pub fn get(&self, key: &str) -> Option<Node<'_>> {
+        let i = self.position(key)?;
+        Some(self.node(&self.fields[i].value))
+    }
+
+    /// The value at `path`, if every step exists.
+    pub fn lookup(&self, path: &Path) -> Option<Node<'_>> {
+        let (first, rest) = path.segments().split_first()?;
+        let mut node = self.get(&first.key)?;
+        for seg in rest {
+            node = node.child(&seg.key, seg.index)?;
+        }
+        Some(node)
+    }
+
+    /// Sets a top-level field: in place when it exists, appended otherwise.
+    pub fn set(&mut self, key: &str, value: Json) {
+        match self.position(key) {
+            Some(i) => self.fields[i].value = Slot::Tree(value),
+            None => self.fields.push(Field {
+                hash: key_hash(key),
+                key: Key::Owned(key.into()),
+                value: Slot::Tree(value),
+            }),
+        }
+    }
+
+    /// Removes a top-level field; the others keep their order.
+    pub fn remove(&mut self, key: &str) {
+        if let Some(i) = self.position(key) {
+            self.fields.remove(i);
+        }
+    }
+
+    /// A top-level field as a tree to edit in place, parsed first if untouched so far;
+    /// `None` when there is no such field.
+    pub fn tree_mut(&mut self, key: &str) -> Option<&mut Json> {
+        let i = self.position(key)?;
+        Some(self.materialise(i))
+    }
+
+    /// Like [`Doc::tree_mut`], adding the field with `init` when it is absent.
+    pub fn tree_or_insert(&mut self, key: &str, init: impl FnOnce() -> Json) -> &mut Json {
+        let i = match self.position(key) {
+            Some(i) => i,
+            None => {
+                self.fields.push(Field {
+                    hash: key_hash(key),
+                    key: Key::Owned(key.into()),
+                    value: Slot::Tree(init()),
+                });
+                self.fields.len() - 1
+            }
+        };
+        self.materialise(i)
+    }
+
+    /// Appends the event as compact JSON.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, field) in self.fields.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match &field.key {
+                Key::Span(start, end) => {
+                    out.push(b'"');
+                    out.extend_from_slice(&self.text.as_bytes()[*start..*end]);
+                    out.push(b'"');
+                }
+                Key::Owned(key) => write_tree(out, &Json::from(&**key)),
+            }
+            out.push(b':');
+            match &field.value {
+                Slot::Span(start, end) => write_compact(&self.text[*start..*end], out),
+                Slot::Tree(value) => write_tree(out, value),
+            }
+        }
+        out.push(b'}');
+    }
+
+    /// The event as a `serde_json` value (tests and tools; the pipeline never needs it).
+    pub fn to_value(&self) -> Json {
+        let mut out = Vec::with_capacity(self.text.len());
+        self.write_json(&mut out);
+        // What `write_json` writes is valid JSON by construction.
+        serde_json::from_slice(&out).unwrap_or(Json::Null)
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        let hash = key_hash(key);
+        self.fields
+            .iter()
+            .position(|f| f.hash == hash && key_of(&self.text, &f.key) == key)
+    }
+
+    fn node<'d>(&'d self, slot: &'d Slot) -> Node<'d> {
+        match slot {
+            Slot::Span(start, end) => Node::Text(&self.text[*start..*end]),
+            Slot::Tree(value) => Node::Tree(value),
+        }
+    }
+
+    fn materialise(&mut self, i: usize) -> &mut Json {
+        let slot = &mut self.fields[i].value;
+        if let Slot::Span(start, end) = *slot {
+            // The span was validated by `parse`; a failure here would be a serde_json bug,
+            // and keeping the text as a string at least loses nothing.
+            let text = &self.text[start..end];
+            let value = serde_json::from_str(text).unwrap_or_else(|_| Json::from(text));
+            *slot = Slot::Tree(value);
+        }
+        match slot {
+            Slot::Tree(value) => value,
+            Slot::Span(..) => unreachable!("materialised above"),
+        }
+    }
+}
+
+impl<'d> Node<'d> {
+    /// The member `key` of an object, or element `index` of an array.
+    pub fn child(self, key: &str, index: Option<usize>) -> Option<Node<'d>> {
+        match self {
+            Node::Tree(Json::Object(map)) => map.get(key).map(Node::Tree),
+            Node::Tree(Json::Array(items)) => items.get(index?).map(Node::Tree),
+            Node::Tree(_) => None,
+            Node::Text(text) => match text.as_bytes().first()? {
+                // A repeated key's last value wins, as when parsing into a map.
+                b'{' => object_entries(text)?
+                    .into_iter()
+                    .rev()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| Node::Text(v)),
+                b'[' => array_items(text)?.get(index?).copied().map(Node::Text),
+                _ => None,
+            },
+        }
+    }
+
+    /// Whether it is an object or an array.
+    pub fn is_container(self) -> bool {
+        match self {
+            Node::Text(text) => matches!(text.as_bytes().first(), Some(b'{' | b'[')),
+            Node::Tree(value) => value.is_object() || value.is_array(),
+        }
+    }
+
+    /// The text of a string value (unescaped, borrowed when it had no escapes).
+    pub fn as_str(self) -> Option<Cow<'d, str>> {
+        match self {
+            Node::Tree(value) => value.as_str().map(Cow::Borrowed),
+            Node::Text(text) => text_str(text),
+        }
+    }
+
+    /// The value as a `serde_json` value.
+    pub fn to_value(self) -> Json {
+        match self {
+            Node::Tree(value) => value.clone(),
+            Node::Text(text) => serde_json::from_str(text).unwrap_or(Json::Null),
+        }
+    }
+}
+
+/// The unescaped text of a JSON string literal, `None` for any other value.
+pub(crate) fn text_str(text: &str) -> Option<Cow<'_, str>> {
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(text).ok().map(Cow::Owned)
+    } else {
+        Some(Cow::Borrowed(inner))
+    }
+}
+
+/// The members of an object's text, in order, borrowed from it.
+pub(crate) fn object_entries(text: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let entries = de.deserialize_map(Entries).ok()?;
+    Some(entries)
+}
+
+/// The elements of an array's text, borrowed from it.
+pub(crate) fn array_items(text: &str) -> Option<Vec<&str>> {
+    let items: Vec<&RawValue> = serde_json::from_str(text).ok()?;
+    Some(items.into_iter().map(RawValue::get).collect())
+}
+
+/// Appends valid JSON text without the whitespace between its tokens.
+pub(crate) fn write_compact(text: &str, out: &mut Vec<u8>) {
+    let bytes = text.as_bytes();
+    if !matches!(bytes.first(), Some(b'{' | b'[')) {
+        // A scalar's text is a single token.
+        out.extend_from_slice(bytes);
+        return;
+    }
+    let (mut in_string, mut escaped, mut run) = (false, false, 0);
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            out.extend_from_slice(&bytes[run..i]);
+            run = i + 1;
+        }
+    }
+    out.extend_from_slice(&bytes[run..]);
+}
+
+fn write_tree(out: &mut Vec<u8>, value: &Json) {
+    // Serialising a `Value` into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, value);
+}
+
+fn key_of<'d>(text: &'d str, key: &'d Key) -> &'d str {
+    match key {
+        Key::Span(start, end) => &text[*start..*end],
+        Key::Owned(key) => key,
+    }
+}
+
+/// A key's hash (FNV-1a): cheap for the short keys of log events.
+fn key_hash(key: &str) -> u32 {
+    key.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// A key, borrowed from the input unless it had escapes.
+struct KeyRef<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for KeyRef<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = KeyRef<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(KeyRef(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(KeyRef(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Collects a top-level object's fields as spans of `text`.
+struct TopLevel<'a> {
+    base: usize,
+    text: &'a str,
+    fields: &'a mut Vec<Field>,
+}
+
+impl<'de> Visitor<'de> for TopLevel<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let span = |part: &str| {
+            let start = part.as_ptr() as usize - self.base;
+            (start, start + part.len())
+        };
+        let mut seen = 0u64;
+        while let Some((key, value)) = map.next_entry::<KeyRef<'de>, &'de RawValue>()? {
+            let value = {
+                let (start, end) = span(value.get());
+                Slot::Span(start, end)
+            };
+            let hash = key_hash(&key.0);
+            // A one-word Bloom filter of the keys so far skips the duplicate search.
+            let bit = 1u64 << (hash & 63);
+            if seen & bit != 0 {
+                if let Some(f) = self
+                    .fields
+                    .iter_mut()
+                    .find(|f| f.hash == hash && key_of(self.text, &f.key) == key.0)
+                {
+                    f.value = value;
+                    continue;
+                }
+            }
+            seen |= bit;
+            let key = match key.0 {
+                Cow::Borrowed(k) => {
+                    let (start, end) = span(k);
+                    Key::Span(start, end)
+                }
+                Cow::Owned(k) => Key::Owned(k.into()),
+            };
+            self.fields.push(Field { hash, key, value });
+        }
+        Ok(())
+    }
+}
+
+/// Collects an object's members, borrowed from its text.
+struct Entries;
+
+impl<'de> Visitor<'de> for Entries {
+    type Value = Vec<(Cow<'de, str>, &'de str)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries = Vec::new();
+        while let Some((key, value)) = map.next_entry::<KeyRef<'de>, &'de RawValue>()? {
+            entries.push((key.0, value.get()));
+        }
+        Ok(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(text: &str) -> Doc {
+        Doc::parse(text.to_owned()).unwrap()
+    }
+
+    fn written(d: &Doc) -> String {
+        let mut out = Vec::new();
+        d.write_json(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn untouched_events_are_written_back_compact_with_values_as_they_arrived() {
+        let text = r#" { "a" : 1.50 , "b": {"c": [1, 2], "d": "x y"}, "e\"q": "\u00e9" } "#;
+        let d = doc(text);
+        assert_eq!(
+            written(&d),
+            r#"{"a":1.50,"b":{"c":[1,2],"d":"x y"},"e\"q":"\u00e9"}"#
+        );
+        assert_eq!(d.text(), text);
+    }
+
+    #[test]
+    fn only_objects_of_valid_json_parse() {
+        for bad in [
+            "[1]",
+            "\"s\"",
+            "3",
+            "null",
+            "{\"a\":",
+            "{\"a\":1} x",
+            "{\"a\":tru}",
+        ] {
+            assert!(Doc::parse(bad.into()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_first_place_and_last_value() {
+        let d = doc(r#"{"a":1,"b":2,"a":3}"#);
+        assert_eq!(written(&d), r#"{"a":3,"b":2}"#);
+    }
+
+    #[test]
+    fn lookups_reach_into_nested_text_and_trees() {
+        let mut d = doc(r#"{"ctx":{"ip":"1.2.3.4","list":[{"k":"v"}]},"s":"a\nb"}"#);
+        let path = |p: &str| Path::parse(p).unwrap();
+        let text = |n: Option<Node<'_>>| n.and_then(Node::as_str).map(Cow::into_owned);
+        assert_eq!(text(d.lookup(&path("ctx.ip"))).as_deref(), Some("1.2.3.4"));
+        assert_eq!(text(d.lookup(&path("ctx.list.0.k"))).as_deref(), Some("v"));
+        assert_eq!(text(d.lookup(&path("s"))).as_deref(), Some("a\nb"));
+        assert!(d.lookup(&path("ctx.nope")).is_none());
+        assert!(d.lookup(&path("s.x")).is_none());
+        if let Some(Json::Object(ctx)) = d.tree_mut("ctx") {
+            ctx.insert("ip".into(), json!("5.6.7.8"));
+        }
+        assert_eq!(text(d.lookup(&path("ctx.ip"))).as_deref(), Some("5.6.7.8"));
+    }
+
+    #[test]
+    fn edits_replace_in_place_append_and_remove_keeping_order() {
+        let mut d = doc(r#"{"a":1,"b":2,"c":3}"#);
+        d.set("b", json!("two"));
+        d.set("z", json!([1]));
+        d.remove("a");
+        d.tree_or_insert("tags", || json!([]))
+            .as_array_mut()
+            .unwrap()
+            .push(json!("t"));
+        assert_eq!(written(&d), r#"{"b":"two","c":3,"z":[1],"tags":["t"]}"#);
+        assert_eq!(d.text(), r#"{"a":1,"b":2,"c":3}"#, "the original is kept");
+        assert_eq!(d.to_value(), json!({"b":"two","c":3,"z":[1],"tags":["t"]}));
+    }
+}
