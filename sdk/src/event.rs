@@ -7,7 +7,7 @@ use weir_wire::{Edit, EventFields, ReplyWriter, Value};
 /// Reads see the plugin's own earlier writes to the same path in this event.
 /// Edits reach the host's copy of the event after the batch, and the next plugin sees them.
 pub struct Event<'e> {
-    reads: &'e [String],
+    reads: &'e Reads,
     finds_keys: bool,
     fields: &'e EventFields<'e>,
     reply: &'e mut ReplyWriter,
@@ -17,17 +17,60 @@ pub struct Event<'e> {
     edited: u64,
 }
 
-/// The filter bit of a path (FNV-1a).
-fn path_bit(path: &[u8]) -> u64 {
-    let hash = path.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    });
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
+/// A path's hash (FNV-1a), and the filter bits of its parents (`a` and `a.b` for `a.b.c`),
+/// from one pass: FNV's running state at each `.` is the hash of the parent before it.
+fn path_hash(path: &[u8]) -> (u64, u64) {
+    let (mut hash, mut parents) = (FNV_OFFSET, 0u64);
+    for &b in path {
+        if b == b'.' {
+            parents |= bit(hash);
+        }
+        hash = (hash ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+    }
+    (hash, parents)
+}
+
+/// A hash's bit in the one-word Bloom filter of edited paths.
+fn bit(hash: u64) -> u64 {
     1 << (hash & 63)
+}
+
+/// The filter bit of a path.
+fn path_bit(path: &[u8]) -> u64 {
+    bit(path_hash(path).0)
+}
+
+/// The paths a plugin declared, with their hashes, so finding a read compares one word
+/// per declared path (wasm has no inlined `memcmp`; each string compare is a call).
+pub(crate) struct Reads {
+    names: Vec<String>,
+    hashes: Vec<u64>,
+}
+
+impl Reads {
+    pub(crate) fn new(names: Vec<String>) -> Self {
+        let hashes = names.iter().map(|n| path_hash(n.as_bytes()).0).collect();
+        Reads { names, hashes }
+    }
+
+    pub(crate) fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    fn position(&self, path: &str, hash: u64) -> Option<usize> {
+        self.hashes
+            .iter()
+            .zip(&self.names)
+            .position(|(h, name)| *h == hash && name == path)
+    }
 }
 
 impl<'e> Event<'e> {
     pub(crate) fn new(
-        reads: &'e [String],
+        reads: &'e Reads,
         finds_keys: bool,
         fields: &'e EventFields<'e>,
         reply: &'e mut ReplyWriter,
@@ -50,10 +93,14 @@ impl<'e> Event<'e> {
     /// In native tests only, when `path` was not declared and the plugin finds no keys:
     /// on wasm it is simply `None`.
     pub fn get(&self, path: &str) -> Option<Value<'_>> {
-        if let Some(own) = self.own_write(path) {
-            return own;
+        let (hash, parents) = path_hash(path.as_bytes());
+        // The path itself or any parent of it may have been edited.
+        if self.edited & (bit(hash) | parents) != 0 {
+            if let Some(own) = self.own_write(path) {
+                return own;
+            }
         }
-        if let Some(i) = self.reads.iter().position(|r| r == path) {
+        if let Some(i) = self.reads.position(path, hash) {
             return self.fields.slots.get(i).copied().flatten();
         }
         if let Some((_, v)) = self.fields.found.iter().find(|(p, _)| *p == path) {
@@ -62,7 +109,7 @@ impl<'e> Event<'e> {
         if cfg!(not(target_arch = "wasm32")) && !self.finds_keys {
             panic!(
                 "the plugin read `{path}` but did not declare it in `fields()`; declared: {:?}",
-                self.reads
+                self.reads.names()
             );
         }
         None
@@ -115,20 +162,6 @@ impl<'e> Event<'e> {
     /// The plugin's own last write to `path` in this event: `Some(Some(v))` set,
     /// `Some(None)` removed (or an ancestor removed or replaced), `None` untouched.
     fn own_write(&self, path: &str) -> Option<Option<Value<'_>>> {
-        if self.edited == 0 {
-            return None;
-        }
-        // The path itself or any parent of it may have been edited.
-        let bytes = path.as_bytes();
-        let mut candidates = path_bit(bytes);
-        for (i, b) in bytes.iter().enumerate() {
-            if *b == b'.' {
-                candidates |= path_bit(&bytes[..i]);
-            }
-        }
-        if self.edited & candidates == 0 {
-            return None;
-        }
         let under = |parent: &str| {
             path.len() > parent.len()
                 && path.starts_with(parent)
@@ -150,12 +183,12 @@ impl<'e> Event<'e> {
 mod tests {
     use weir_wire::{BatchReader, BatchWriter, EventFields, ReplyWriter, Value};
 
-    use super::Event;
+    use super::{Event, Reads};
 
     /// Runs `f` on an event whose declared `reads` hold the given values.
     fn with_event(reads: &[&str], values: &[Value<'_>], f: impl FnOnce(&mut Event<'_>)) {
-        let names: Vec<String> = reads.iter().map(|s| s.to_string()).collect();
-        let mut w = BatchWriter::new(names.len());
+        let names = Reads::new(reads.iter().map(|s| s.to_string()).collect());
+        let mut w = BatchWriter::new(reads.len());
         for v in values {
             w.slot(Some(*v));
         }

@@ -3,12 +3,13 @@
 
 use weir_wire::{BatchReader, EventFields, ReplyWriter};
 
+use crate::event::Reads;
 use crate::{Event, Plugin};
 
 /// A configured plugin plus what it declared.
 pub(crate) struct Instance<P> {
     plugin: P,
-    reads: Vec<String>,
+    reads: Reads,
     find_keys: Vec<String>,
 }
 
@@ -31,13 +32,13 @@ impl<P: Plugin> Instance<P> {
         let fields = plugin.fields();
         Ok(Instance {
             plugin,
-            reads: fields.reads,
+            reads: Reads::new(fields.reads),
             find_keys: fields.find_keys,
         })
     }
 
     pub(crate) fn reads(&self) -> &[String] {
-        &self.reads
+        self.reads.names()
     }
 
     pub(crate) fn find_keys(&self) -> &[String] {
@@ -47,11 +48,11 @@ impl<P: Plugin> Instance<P> {
     /// Runs every event of `batch` through the plugin and returns the reply buffer.
     pub(crate) fn process(&mut self, batch: &[u8]) -> Result<Vec<u8>, String> {
         let mut reader = BatchReader::new(batch).map_err(|e| format!("malformed batch: {e}"))?;
-        if reader.slot_count() != self.reads.len() {
+        if reader.slot_count() != self.reads.names().len() {
             return Err(format!(
                 "batch carries {} fields per event, the plugin declared {}",
                 reader.slot_count(),
-                self.reads.len()
+                self.reads.names().len()
             ));
         }
         let mut reply = ReplyWriter::with_capacity(reader.event_count());
