@@ -24,13 +24,14 @@ use crate::path::Path;
 #[derive(Debug, Clone, Default)]
 pub struct Doc {
     text: String,
+    /// [`key_hash`] of each field's key, beside `fields` rather than in it: a lookup scans
+    /// this dense array and compares key text only on a likely match.
+    hashes: Vec<u32>,
     fields: Vec<Field>,
 }
 
 #[derive(Debug, Clone)]
 struct Field {
-    /// [`key_hash`] of the key, so a lookup compares text only on a likely match.
-    hash: u32,
     key: Key,
     value: Slot,
 }
@@ -73,18 +74,23 @@ pub enum Node<'d> {
 impl Doc {
     /// Validates `text` as one JSON object and indexes its top-level fields.
     pub fn parse(text: String) -> Result<Doc, NotAnObject> {
-        let mut fields = Vec::new();
+        let (mut hashes, mut fields) = (Vec::new(), Vec::new());
         let parsed = {
             let mut de = serde_json::Deserializer::from_str(&text);
             de.deserialize_map(TopLevel {
                 base: text.as_ptr() as usize,
                 text: &text,
+                hashes: &mut hashes,
                 fields: &mut fields,
             })
             .and_then(|()| de.end())
         };
         match parsed {
-            Ok(()) => Ok(Doc { text, fields }),
+            Ok(()) => Ok(Doc {
+                text,
+                hashes,
+                fields,
+            }),
             Err(error) => Err(NotAnObject { text, error }),
         }
     }
@@ -126,11 +132,7 @@ impl Doc {
     pub fn set(&mut self, key: &str, value: Json) {
         match self.position(key) {
             Some(i) => self.fields[i].value = Slot::Tree(value),
-            None => self.fields.push(Field {
-                hash: key_hash(key),
-                key: Key::Owned(key.into()),
-                value: Slot::Tree(value),
-            }),
+            None => self.push(key, Slot::Tree(value)),
         }
     }
 
@@ -138,6 +140,7 @@ impl Doc {
     pub fn remove(&mut self, key: &str) {
         if let Some(i) = self.position(key) {
             self.fields.remove(i);
+            self.hashes.remove(i);
         }
     }
 
@@ -153,11 +156,7 @@ impl Doc {
         let i = match self.position(key) {
             Some(i) => i,
             None => {
-                self.fields.push(Field {
-                    hash: key_hash(key),
-                    key: Key::Owned(key.into()),
-                    value: Slot::Tree(init()),
-                });
+                self.push(key, Slot::Tree(init()));
                 self.fields.len() - 1
             }
         };
@@ -198,9 +197,18 @@ impl Doc {
 
     fn position(&self, key: &str) -> Option<usize> {
         let hash = key_hash(key);
-        self.fields
+        self.hashes
             .iter()
-            .position(|f| f.hash == hash && key_of(&self.text, &f.key) == key)
+            .zip(&self.fields)
+            .position(|(h, f)| *h == hash && key_of(&self.text, &f.key) == key)
+    }
+
+    fn push(&mut self, key: &str, value: Slot) {
+        self.hashes.push(key_hash(key));
+        self.fields.push(Field {
+            key: Key::Owned(key.into()),
+            value,
+        });
     }
 
     fn node<'d>(&'d self, slot: &'d Slot) -> Node<'d> {
@@ -367,6 +375,7 @@ impl<'de> Deserialize<'de> for KeyRef<'de> {
 struct TopLevel<'a> {
     base: usize,
     text: &'a str,
+    hashes: &'a mut Vec<u32>,
     fields: &'a mut Vec<Field>,
 }
 
@@ -392,10 +401,12 @@ impl<'de> Visitor<'de> for TopLevel<'_> {
             // A one-word Bloom filter of the keys so far skips the duplicate search.
             let bit = 1u64 << (hash & 63);
             if seen & bit != 0 {
-                if let Some(f) = self
-                    .fields
-                    .iter_mut()
-                    .find(|f| f.hash == hash && key_of(self.text, &f.key) == key.0)
+                let text = self.text;
+                if let Some((_, f)) = self
+                    .hashes
+                    .iter()
+                    .zip(self.fields.iter_mut())
+                    .find(|(h, f)| **h == hash && key_of(text, &f.key) == key.0)
                 {
                     f.value = value;
                     continue;
@@ -409,7 +420,8 @@ impl<'de> Visitor<'de> for TopLevel<'_> {
                 }
                 Cow::Owned(k) => Key::Owned(k.into()),
             };
-            self.fields.push(Field { hash, key, value });
+            self.hashes.push(hash);
+            self.fields.push(Field { key, value });
         }
         Ok(())
     }

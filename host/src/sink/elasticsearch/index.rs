@@ -3,7 +3,7 @@
 //! `@timestamp`. Field values are made index-safe, missing ones fall back to a default, and
 //! the result is checked against Elasticsearch's naming rules before any request is sent.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde_json::Value;
 use weir_wire::doc::{Doc, Node};
 
@@ -18,7 +18,8 @@ enum Part {
     Literal(String),
     Field(Vec<String>),
     Route,
-    Date(String),
+    /// One of the date parts `parse` allows, by its strftime letter.
+    Date(char),
 }
 
 /// Why a template or a rendered name is refused.
@@ -83,7 +84,7 @@ impl IndexTemplate {
                     if !literal.is_empty() {
                         parts.push(Part::Literal(std::mem::take(&mut literal)));
                     }
-                    parts.push(Part::Date(format!("%{spec}")));
+                    parts.push(Part::Date(spec));
                 }
                 c => literal.push(c),
             }
@@ -122,12 +123,30 @@ impl IndexTemplate {
                         _ => push_safe(&mut name, default),
                     }
                 }
-                Part::Date(spec) => name.push_str(&at.format(spec).to_string()),
+                Part::Date(spec) => push_date(&mut name, *spec, at),
             }
         }
         validate(&name)?;
         Ok(name)
     }
+}
+
+/// Appends one strftime date part. Written out directly: chrono's `format` re-parses the
+/// format string and allocates for every event.
+fn push_date(name: &mut String, spec: char, at: DateTime<Utc>) {
+    use std::fmt::Write;
+    // Writing into a String cannot fail.
+    let _ = match spec {
+        'Y' => write!(name, "{:04}", at.year()),
+        'm' => write!(name, "{:02}", at.month()),
+        'd' => write!(name, "{:02}", at.day()),
+        'H' => write!(name, "{:02}", at.hour()),
+        'j' => write!(name, "{:03}", at.ordinal()),
+        'G' => write!(name, "{:04}", at.iso_week().year()),
+        'V' => write!(name, "{:02}", at.iso_week().week()),
+        'y' => write!(name, "{:02}", at.year().rem_euclid(100)),
+        _ => Ok(()),
+    };
 }
 
 /// Characters Elasticsearch refuses in an index name.
@@ -197,6 +216,26 @@ mod tests {
         DateTime::parse_from_rfc3339("2025-01-15T10:30:45Z")
             .unwrap()
             .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn date_parts_match_strftime() {
+        let spec = "x-%Y.%m.%d.%H.%j.%G.%V.%y";
+        let t = IndexTemplate::parse(spec).unwrap();
+        // ISO week-years differ from calendar years around New Year.
+        for at in [
+            "2025-01-15T10:30:45Z",
+            "2024-12-30T03:00:00Z",
+            "2021-01-03T23:59:59Z",
+        ] {
+            let at = DateTime::parse_from_rfc3339(at)
+                .unwrap()
+                .with_timezone(&Utc);
+            assert_eq!(
+                t.render(&doc(json!({})), None, at, "x").unwrap(),
+                at.format(spec).to_string()
+            );
+        }
     }
 
     #[test]
