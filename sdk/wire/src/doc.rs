@@ -114,14 +114,19 @@ impl Doc {
 
     /// The value of a top-level field.
     pub fn get(&self, key: &str) -> Option<Node<'_>> {
-        let i = self.position(key)?;
-        Some(self.node(&self.fields[i].value))
+        self.get_hashed(key, key_hash(key))
     }
 
     /// The value at `path`, if every step exists.
     pub fn lookup(&self, path: &Path) -> Option<Node<'_>> {
+        let first = path.segments().first()?;
+        self.lookup_hashed(path, key_hash(&first.key))
+    }
+
+    /// [`Doc::lookup`] with the hash of the path's first segment known in advance.
+    pub(crate) fn lookup_hashed(&self, path: &Path, first_hash: u32) -> Option<Node<'_>> {
         let (first, rest) = path.segments().split_first()?;
-        let mut node = self.get(&first.key)?;
+        let mut node = self.get_hashed(&first.key, first_hash)?;
         for seg in rest {
             node = node.child(&seg.key, seg.index)?;
         }
@@ -195,8 +200,16 @@ impl Doc {
         serde_json::from_slice(&out).unwrap_or(Json::Null)
     }
 
+    fn get_hashed(&self, key: &str, hash: u32) -> Option<Node<'_>> {
+        let i = self.position_hashed(key, hash)?;
+        Some(self.node(&self.fields[i].value))
+    }
+
     fn position(&self, key: &str) -> Option<usize> {
-        let hash = key_hash(key);
+        self.position_hashed(key, key_hash(key))
+    }
+
+    fn position_hashed(&self, key: &str, hash: u32) -> Option<usize> {
         self.hashes
             .iter()
             .zip(&self.fields)
@@ -343,7 +356,7 @@ fn key_of<'d>(text: &'d str, key: &'d Key) -> &'d str {
 }
 
 /// A key's hash (FNV-1a): cheap for the short keys of log events.
-fn key_hash(key: &str) -> u32 {
+pub(crate) fn key_hash(key: &str) -> u32 {
     key.bytes().fold(0x811c_9dc5u32, |h, b| {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
     })

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value as Json};
 
-use crate::doc::{array_items, object_entries, text_str, write_compact, Doc, Node};
+use crate::doc::{array_items, key_hash, object_entries, text_str, write_compact, Doc, Node};
 use crate::path::push_segment;
 use crate::{BatchWriter, Edit, Outcome, Path, Value};
 
@@ -14,6 +14,8 @@ use crate::{BatchWriter, Edit, Outcome, Path, Value};
 #[derive(Debug, Clone)]
 pub struct ReadPlan {
     reads: Vec<Path>,
+    /// The hash of each read's first segment, computed once rather than per event.
+    first_hashes: Vec<u32>,
     find_keys: Vec<String>,
 }
 
@@ -30,12 +32,17 @@ pub struct PlanError {
 impl ReadPlan {
     /// Compiles a manifest's `reads` and `finds-keys`.
     pub fn new(reads: &[String], find_keys: &[String]) -> Result<Self, PlanError> {
-        let reads = reads
+        let reads: Vec<Path> = reads
             .iter()
             .map(|r| Path::parse(r).ok_or_else(|| PlanError { path: r.clone() }))
             .collect::<Result<_, _>>()?;
+        let first_hashes = reads
+            .iter()
+            .map(|p| p.segments().first().map_or(0, |s| key_hash(&s.key)))
+            .collect();
         Ok(ReadPlan {
             reads,
+            first_hashes,
             find_keys: find_keys.to_vec(),
         })
     }
@@ -52,8 +59,8 @@ impl ReadPlan {
 
     /// Appends one event to `batch`: its declared fields, then the keys found anywhere.
     pub fn write_event(&self, batch: &mut BatchWriter, event: &Doc) {
-        for path in &self.reads {
-            match event.lookup(path) {
+        for (path, hash) in self.reads.iter().zip(&self.first_hashes) {
+            match event.lookup_hashed(path, *hash) {
                 Some(node) => write_node(batch, node),
                 None => batch.slot(None),
             }
