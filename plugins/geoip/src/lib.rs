@@ -119,7 +119,8 @@ impl Plugin for GeoIp {
         else {
             return Outcome::Keep;
         };
-        let Ok(ip) = text.trim().parse::<IpAddr>() else {
+        let text = text.trim();
+        let Ok(ip) = text.parse::<IpAddr>() else {
             event.tag(TAG_INVALID);
             return Outcome::Keep;
         };
@@ -127,7 +128,8 @@ impl Plugin for GeoIp {
             event.tag(TAG_PRIVATE);
             return Outcome::Keep;
         }
-        match self.db.lookup(&ip.to_string(), &self.config.language) {
+        // The text just parsed as an address; formatting it again would only cost time.
+        match self.db.lookup(text, &self.config.language) {
             Ok(Some(record)) => self.write(event, &record),
             Ok(None) => event.tag(TAG_NOT_FOUND),
             Err(_) => event.tag(TAG_LOOKUP_FAILED),
