@@ -244,3 +244,31 @@ fn a_first_sigint_stops_a_run_at_a_chunk_boundary_with_everything_flushed() {
         "{err}"
     );
 }
+
+#[test]
+fn three_workers_taking_chunks_as_they_come_free_keep_input_order() {
+    let lines: Vec<String> = (0..30_000)
+        .map(|i| {
+            // Uneven work, so chunks finish out of order: every 7th event is much larger.
+            let pad = if i % 7 == 0 { 4000 } else { 10 };
+            format!(
+                "{{\"seq\":{i},\"path\":\"/orders\",\"pad\":\"{}\"}}",
+                "x".repeat(pad)
+            )
+        })
+        .collect();
+    let p = Pipeline::new(&lines, &drop_healthz(""));
+    let config = std::fs::read_to_string(p.config()).unwrap();
+    std::fs::write(p.config(), config.replace("workers = 1", "workers = 3")).unwrap();
+    let out = p.run();
+    assert!(
+        stderr(&out).contains("30000 events in, 30000 out"),
+        "{}",
+        stderr(&out)
+    );
+    let written = p.output();
+    assert_eq!(written.len(), lines.len());
+    for (i, event) in written.iter().enumerate() {
+        assert_eq!(event["seq"], i, "output in input order");
+    }
+}

@@ -1,15 +1,17 @@
-//! Runs a pipeline: a reader thread feeds raw lines to N chain workers round-robin; each
-//! worker decodes, runs its own chain and encodes; the writer collects worker outputs in
-//! the same round-robin order, so output order equals input order however workers interleave.
+//! Runs a pipeline: a reader thread queues chunks of raw lines; whichever of the N chain
+//! workers is free takes the next one, decodes it, runs its own chain and encodes it; the
+//! writer puts the outputs back in input order by their sequence numbers, so output order
+//! equals input order however workers interleave.
 
+mod order;
 mod reload;
 mod stats;
 mod watch;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, sync_channel, Receiver};
-use std::sync::Arc;
+use std::sync::mpsc::{channel, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -84,55 +86,63 @@ pub fn run(
     let _triggers = Triggers::start(supervisor.clone())?;
 
     std::thread::scope(|scope| -> anyhow::Result<()> {
-        let mut inputs = Vec::with_capacity(workers);
-        let mut outputs: Vec<Receiver<(WorkerOutput, Receipt)>> = Vec::with_capacity(workers);
+        // One queue for all workers: a worker slowed down (say, sharing its core with the
+        // reader) no longer holds the others back, as strict round-robin did.
+        let (chunk_tx, chunk_rx) = sync_channel::<(u64, Chunk)>(workers);
+        let chunk_rx = Arc::new(Mutex::new(chunk_rx));
+        let (out_tx, out_rx) = sync_channel::<(u64, WorkerOutput, Receipt)>(workers * 2);
+        // Chunks between the reader and the writer, bounded whatever order they finish in.
+        let (permit_tx, permit_rx) = sync_channel::<()>(workers * 4);
         let mut handoffs = Vec::with_capacity(workers);
         for mut chain in chains {
-            let (in_tx, in_rx) = sync_channel::<Chunk>(2);
-            let (out_tx, out_rx) = sync_channel::<(WorkerOutput, Receipt)>(2);
             let (handoff_tx, handoff_rx) = channel::<Handoff>();
-            inputs.push(in_tx);
-            outputs.push(out_rx);
             handoffs.push(handoff_tx);
+            let (chunk_rx, out_tx) = (chunk_rx.clone(), out_tx.clone());
             let encoding = encoding.clone();
             let supervisor = supervisor.clone();
-            scope.spawn(move || {
-                for chunk in in_rx {
-                    // A batch boundary: the newest generation handed over, if any, takes over.
-                    let mut swapped = None;
-                    while let Ok(handoff) = handoff_rx.try_recv() {
-                        chain = handoff.chain;
-                        swapped = Some((handoff.generation, handoff.triggered));
-                    }
-                    let out = process_records(
-                        &mut chain,
-                        chunk.records,
-                        run.max_event_bytes,
-                        &encoding,
-                        None,
-                    );
-                    if let Some((generation, triggered)) = swapped {
-                        supervisor.record_swap(generation, triggered.elapsed());
-                    }
-                    if out_tx.send((out, chunk.receipt)).is_err() {
-                        break;
-                    }
+            scope.spawn(move || loop {
+                // The lock is held only while this worker waits for the next chunk.
+                let next = match chunk_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => break,
+                };
+                let Ok((seq, chunk)) = next else { break };
+                // A batch boundary: the newest generation handed over, if any, takes over.
+                let mut swapped = None;
+                while let Ok(handoff) = handoff_rx.try_recv() {
+                    chain = handoff.chain;
+                    swapped = Some((handoff.generation, handoff.triggered));
+                }
+                let out = process_records(
+                    &mut chain,
+                    chunk.records,
+                    run.max_event_bytes,
+                    &encoding,
+                    None,
+                );
+                if let Some((generation, triggered)) = swapped {
+                    supervisor.record_swap(generation, triggered.elapsed());
+                }
+                if out_tx.send((seq, out, chunk.receipt)).is_err() {
+                    break;
                 }
             });
         }
+        // The workers hold the only senders now, so the writer sees the end when they stop.
+        drop(out_tx);
         supervisor.connect_workers(handoffs);
         let batch_size = run.batch_size;
         let reader = scope.spawn(move || -> anyhow::Result<Box<dyn Source>> {
             let mut source = source;
-            for turn in 0.. {
+            for seq in 0.. {
                 // A file run stops reading at the next chunk too, and still flushes.
-                if stop.load(Ordering::Relaxed) {
+                if stop.load(Ordering::Relaxed) || permit_tx.send(()).is_err() {
                     break;
                 }
                 let Some(chunk) = source.next_chunk(batch_size)? else {
                     break;
                 };
-                if inputs[turn % inputs.len()].send(chunk).is_err() {
+                if chunk_tx.send((seq, chunk)).is_err() {
                     break;
                 }
             }
@@ -140,13 +150,23 @@ pub fn run(
         });
         ready.store(true, Ordering::Relaxed);
         let mut sink = sink;
-        for turn in 0.. {
-            let Ok((out, receipt)) = outputs[turn % outputs.len()].recv() else {
-                break;
-            };
-            stats.record(&out);
-            crate::metrics::pipeline(out.received, out.sent, out.dead_lettered, &out.routes);
-            sink.write(out, receipt)?;
+        let mut order = order::Reorder::default();
+        for (seq, out, receipt) in out_rx {
+            for (out, receipt) in order.push(seq, (out, receipt)) {
+                stats.record(&out);
+                crate::metrics::pipeline(out.received, out.sent, out.dead_lettered, &out.routes);
+                sink.write(out, receipt)?;
+                // Every chunk took a permit before it was read.
+                let _ = permit_rx.try_recv();
+            }
+        }
+        if order.stranded() > 0 {
+            // A worker died (a panic): what follows its chunk was never written or committed.
+            anyhow::bail!(
+                "a chain worker stopped without finishing chunk {}; {} later chunks were not written",
+                order.next(),
+                order.stranded()
+            );
         }
         sink.close()?;
         let mut source = match reader.join() {
