@@ -485,6 +485,91 @@ mod tests {
         assert_eq!(d.text(), text);
     }
 
+    /// A small deterministic generator (xorshift64*), enough to vary shapes.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    fn random_text(rng: &mut Rng) -> String {
+        let pieces = ["a", "é", "\"", "\\", "\n", " ", "😀", "\u{1}", "k.e", "/"];
+        (0..rng.below(6))
+            .map(|_| pieces[rng.below(pieces.len() as u64) as usize])
+            .collect()
+    }
+
+    fn random_value(rng: &mut Rng, depth: u32) -> Json {
+        match if depth == 0 {
+            rng.below(5)
+        } else {
+            rng.below(7)
+        } {
+            0 => Json::Null,
+            1 => Json::Bool(rng.below(2) == 0),
+            2 => json!(rng.next() as i64),
+            3 => json!((rng.next() % 100_000) as f64 / 7.0),
+            4 => Json::String(random_text(rng)),
+            5 => Json::Array(
+                (0..rng.below(4))
+                    .map(|_| random_value(rng, depth - 1))
+                    .collect(),
+            ),
+            _ => Json::Object(
+                (0..rng.below(5))
+                    .map(|_| (random_text(rng), random_value(rng, depth - 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Whitespace of every kind between tokens (never inside strings).
+    fn loosen(compact: &str, rng: &mut Rng) -> String {
+        let (mut out, mut in_string, mut escaped) = (String::new(), false, false);
+        for c in compact.chars() {
+            out.push(c);
+            if in_string {
+                match (escaped, c) {
+                    (true, _) => escaped = false,
+                    (false, '\\') => escaped = true,
+                    (false, '"') => in_string = false,
+                    _ => {}
+                }
+            } else if c == '"' {
+                in_string = true;
+            } else if matches!(c, '{' | '[' | ',' | ':') {
+                out.push_str([" ", "\n", "\t ", "\r\n", ""][rng.below(5) as usize]);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn random_objects_round_trip_to_what_serde_json_would_write() {
+        let mut rng = Rng(0x5eed);
+        for _ in 0..2000 {
+            let mut object = random_value(&mut rng, 4);
+            if !object.is_object() {
+                object = json!({ "v": object });
+            }
+            let compact = object.to_string();
+            let d = doc(&loosen(&compact, &mut rng));
+            // Exactly the text, so floats keep every digit they were written with.
+            assert_eq!(written(&d), compact);
+            let reparsed: Json = serde_json::from_str(&compact).unwrap();
+            for (key, node) in d.fields() {
+                assert_eq!(node.to_value(), reparsed[key], "field {key:?}");
+            }
+        }
+    }
+
     #[test]
     fn only_objects_of_valid_json_parse() {
         for bad in [
