@@ -485,14 +485,16 @@ mod tests {
         assert_eq!(d.text(), text);
     }
 
-    /// A small deterministic generator (xorshift64*), enough to vary shapes.
+    /// Deterministic variety: std's `DefaultHasher` has fixed keys, so hashing a counter
+    /// gives the same sequence on every run.
     struct Rng(u64);
     impl Rng {
         fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+            use std::hash::Hasher;
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            h.write_u64(self.0);
+            self.0 += 1;
+            h.finish()
         }
         fn below(&mut self, n: u64) -> u64 {
             self.next() % n
