@@ -210,10 +210,7 @@ impl Doc {
     }
 
     fn position_hashed(&self, key: &str, hash: u32) -> Option<usize> {
-        self.hashes
-            .iter()
-            .zip(&self.fields)
-            .position(|(h, f)| *h == hash && key_of(&self.text, &f.key) == key)
+        find_key(&self.text, &self.hashes, &self.fields, key, hash)
     }
 
     fn push(&mut self, key: &str, value: Slot) {
@@ -355,6 +352,15 @@ fn key_of<'d>(text: &'d str, key: &'d Key) -> &'d str {
     }
 }
 
+/// Where `key` (whose [`key_hash`] is `hash`) is among `fields`: the dense `hashes` are
+/// scanned, and key text is compared only on a likely match.
+fn find_key(text: &str, hashes: &[u32], fields: &[Field], key: &str, hash: u32) -> Option<usize> {
+    hashes
+        .iter()
+        .zip(fields)
+        .position(|(h, f)| *h == hash && key_of(text, &f.key) == key)
+}
+
 /// A key's hash (FNV-1a): cheap for the short keys of log events.
 pub(crate) fn key_hash(key: &str) -> u32 {
     key.bytes().fold(0x811c_9dc5u32, |h, b| {
@@ -414,14 +420,8 @@ impl<'de> Visitor<'de> for TopLevel<'_> {
             // A one-word Bloom filter of the keys so far skips the duplicate search.
             let bit = 1u64 << (hash & 63);
             if seen & bit != 0 {
-                let text = self.text;
-                if let Some((_, f)) = self
-                    .hashes
-                    .iter()
-                    .zip(self.fields.iter_mut())
-                    .find(|(h, f)| **h == hash && key_of(text, &f.key) == key.0)
-                {
-                    f.value = value;
+                if let Some(i) = find_key(self.text, self.hashes, self.fields, &key.0, hash) {
+                    self.fields[i].value = value;
                     continue;
                 }
             }
