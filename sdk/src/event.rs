@@ -1,5 +1,6 @@
 //! The per-event view a plugin works with.
 
+use weir_wire::hash::{fnv1a, fnv1a_step, FNV_OFFSET};
 use weir_wire::{Edit, EventFields, ReplyWriter, Value};
 
 /// One event, as this plugin sees it: the fields it declared, plus its own edits.
@@ -17,9 +18,6 @@ pub struct Event<'e> {
     edited: u64,
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0100_0000_01b3;
-
 /// A path's hash (FNV-1a), and the filter bits of its parents (`a` and `a.b` for `a.b.c`),
 /// from one pass: FNV's running state at each `.` is the hash of the parent before it.
 fn path_hash(path: &[u8]) -> (u64, u64) {
@@ -28,7 +26,7 @@ fn path_hash(path: &[u8]) -> (u64, u64) {
         if b == b'.' {
             parents |= bit(hash);
         }
-        hash = (hash ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+        hash = fnv1a_step(hash, b);
     }
     (hash, parents)
 }
@@ -40,7 +38,7 @@ fn bit(hash: u64) -> u64 {
 
 /// The filter bit of a path.
 fn path_bit(path: &[u8]) -> u64 {
-    bit(path_hash(path).0)
+    bit(fnv1a(path))
 }
 
 /// The paths a plugin declared, with their hashes, so finding a read compares one word
@@ -52,7 +50,7 @@ pub(crate) struct Reads {
 
 impl Reads {
     pub(crate) fn new(names: Vec<String>) -> Self {
-        let hashes = names.iter().map(|n| path_hash(n.as_bytes()).0).collect();
+        let hashes = names.iter().map(|n| fnv1a(n.as_bytes())).collect();
         Reads { names, hashes }
     }
 

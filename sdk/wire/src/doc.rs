@@ -13,6 +13,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value as Json;
 
+use crate::hash::fnv1a;
 use crate::path::Path;
 
 /// A JSON object event: its original text plus its top-level fields, in order.
@@ -26,7 +27,7 @@ pub struct Doc {
     text: String,
     /// [`key_hash`] of each field's key, beside `fields` rather than in it: a lookup scans
     /// this dense array and compares key text only on a likely match.
-    hashes: Vec<u32>,
+    hashes: Vec<u64>,
     fields: Vec<Field>,
 }
 
@@ -124,7 +125,7 @@ impl Doc {
     }
 
     /// [`Doc::lookup`] with the hash of the path's first segment known in advance.
-    pub(crate) fn lookup_hashed(&self, path: &Path, first_hash: u32) -> Option<Node<'_>> {
+    pub(crate) fn lookup_hashed(&self, path: &Path, first_hash: u64) -> Option<Node<'_>> {
         let (first, rest) = path.segments().split_first()?;
         let mut node = self.get_hashed(&first.key, first_hash)?;
         for seg in rest {
@@ -200,7 +201,7 @@ impl Doc {
         serde_json::from_slice(&out).unwrap_or(Json::Null)
     }
 
-    fn get_hashed(&self, key: &str, hash: u32) -> Option<Node<'_>> {
+    fn get_hashed(&self, key: &str, hash: u64) -> Option<Node<'_>> {
         let i = self.position_hashed(key, hash)?;
         Some(self.node(&self.fields[i].value))
     }
@@ -209,7 +210,7 @@ impl Doc {
         self.position_hashed(key, key_hash(key))
     }
 
-    fn position_hashed(&self, key: &str, hash: u32) -> Option<usize> {
+    fn position_hashed(&self, key: &str, hash: u64) -> Option<usize> {
         find_key(&self.text, &self.hashes, &self.fields, key, hash)
     }
 
@@ -354,18 +355,16 @@ fn key_of<'d>(text: &'d str, key: &'d Key) -> &'d str {
 
 /// Where `key` (whose [`key_hash`] is `hash`) is among `fields`: the dense `hashes` are
 /// scanned, and key text is compared only on a likely match.
-fn find_key(text: &str, hashes: &[u32], fields: &[Field], key: &str, hash: u32) -> Option<usize> {
+fn find_key(text: &str, hashes: &[u64], fields: &[Field], key: &str, hash: u64) -> Option<usize> {
     hashes
         .iter()
         .zip(fields)
         .position(|(h, f)| *h == hash && key_of(text, &f.key) == key)
 }
 
-/// A key's hash (FNV-1a): cheap for the short keys of log events.
-pub(crate) fn key_hash(key: &str) -> u32 {
-    key.bytes().fold(0x811c_9dc5u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
+/// A key's hash: FNV-1a, cheap for the short keys of log events.
+pub(crate) fn key_hash(key: &str) -> u64 {
+    fnv1a(key.as_bytes())
 }
 
 /// A key, borrowed from the input unless it had escapes.
@@ -394,7 +393,7 @@ impl<'de> Deserialize<'de> for KeyRef<'de> {
 struct TopLevel<'a> {
     base: usize,
     text: &'a str,
-    hashes: &'a mut Vec<u32>,
+    hashes: &'a mut Vec<u64>,
     fields: &'a mut Vec<Field>,
 }
 

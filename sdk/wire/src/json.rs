@@ -15,7 +15,7 @@ use crate::{BatchWriter, Edit, Outcome, Path, Value};
 pub struct ReadPlan {
     reads: Vec<Path>,
     /// The hash of each read's first segment, computed once rather than per event.
-    first_hashes: Vec<u32>,
+    first_hashes: Vec<u64>,
     find_keys: Vec<String>,
 }
 

@@ -24,6 +24,7 @@
 mod batch;
 mod cursor;
 mod error;
+pub mod hash;
 mod location;
 mod path;
 mod reply;
