@@ -12,7 +12,7 @@ use crate::event::{DeadLetter, Event, Origin, Stage};
 /// Appends one `create` action and its document to a bulk body.
 pub fn push_create(body: &mut Vec<u8>, index: &str, id: &str, document: &Doc) {
     body.extend_from_slice(b"{\"create\":{\"_index\":");
-    // Serialising strings and `Value`s into a Vec cannot fail.
+    // Serialising a string into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *body, index);
     body.extend_from_slice(b",\"_id\":");
     let _ = serde_json::to_writer(&mut *body, id);
