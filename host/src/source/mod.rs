@@ -51,6 +51,22 @@ pub struct Record {
     pub origin: Origin,
 }
 
+impl Record {
+    /// A record from raw input bytes: one exact-size copy, with invalid UTF-8 replaced
+    /// and flagged (the worker dead-letters it, naming the problem).
+    pub fn from_bytes(bytes: &[u8], origin: Origin) -> Record {
+        let (text, bad_utf8) = match std::str::from_utf8(bytes) {
+            Ok(s) => (s.to_owned(), false),
+            Err(_) => (String::from_utf8_lossy(bytes).into_owned(), true),
+        };
+        Record {
+            text,
+            bad_utf8,
+            origin,
+        }
+    }
+}
+
 /// Records read together, and the receipt to hand back once all of them are handled.
 pub struct Chunk {
     /// The records, in source order.

@@ -294,32 +294,27 @@ impl Source for KafkaSource {
             };
             let partition = message.partition();
             let offset = message.offset();
-            let payload = message.payload().unwrap_or_default();
-            let (text, bad_utf8) = match std::str::from_utf8(payload) {
-                Ok(s) => (s.to_owned(), false),
-                Err(_) => (String::from_utf8_lossy(payload).into_owned(), true),
-            };
-            let timestamp_ms = message.timestamp().to_millis();
+            let record = Record::from_bytes(
+                message.payload().unwrap_or_default(),
+                Origin {
+                    source: topic,
+                    partition: Some(partition),
+                    position: offset.max(0) as u64,
+                    timestamp_ms: message.timestamp().to_millis(),
+                },
+            );
             drop(message);
-            let epoch = self.shared.tracker().received(&topic, partition, offset);
+            let topic = &record.origin.source;
+            let epoch = self.shared.tracker().received(topic, partition, offset);
             match handled
                 .iter_mut()
-                .find(|(t, p, e, _)| *p == partition && *e == epoch && **t == *topic)
+                .find(|(t, p, e, _)| *p == partition && *e == epoch && t == topic)
             {
                 Some((_, _, _, offsets)) => offsets.push(offset),
                 None => handled.push((topic.clone(), partition, epoch, vec![offset])),
             }
-            bytes += text.len();
-            records.push(Record {
-                text,
-                bad_utf8,
-                origin: Origin {
-                    source: topic,
-                    partition: Some(partition),
-                    position: offset.max(0) as u64,
-                    timestamp_ms,
-                },
-            });
+            bytes += record.text.len();
+            records.push(record);
             first_at.get_or_insert_with(Instant::now);
             if records.len() >= max {
                 break;
