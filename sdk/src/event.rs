@@ -41,29 +41,48 @@ fn path_bit(path: &[u8]) -> u64 {
     bit(fnv1a(path))
 }
 
-/// The paths a plugin declared, with their hashes, so finding a read compares one word
-/// per declared path (wasm has no inlined `memcmp`; each string compare is a call).
+/// The paths a plugin declared. Finding a read compares lengths, then the bytes of the
+/// one declared path of that length a word at a time: in wasm, hashing a path byte by
+/// byte or calling `memcmp` (which `==` on strings becomes) costs more than the lookup.
 pub(crate) struct Reads {
     names: Vec<String>,
-    hashes: Vec<u64>,
 }
 
 impl Reads {
     pub(crate) fn new(names: Vec<String>) -> Self {
-        let hashes = names.iter().map(|n| fnv1a(n.as_bytes())).collect();
-        Reads { names, hashes }
+        Reads { names }
     }
 
     pub(crate) fn names(&self) -> &[String] {
         &self.names
     }
 
-    fn position(&self, path: &str, hash: u64) -> Option<usize> {
-        self.hashes
+    fn position(&self, path: &str) -> Option<usize> {
+        let path = path.as_bytes();
+        self.names
             .iter()
-            .zip(&self.names)
-            .position(|(h, name)| *h == hash && name == path)
+            .position(|name| name.len() == path.len() && same_bytes(name.as_bytes(), path))
     }
+}
+
+/// Whether two slices of equal length hold the same bytes, compared eight at a time
+/// inline (see [`Reads`]).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let (mut wa, mut wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in (&mut wa).zip(&mut wb) {
+        if word(x) != word(y) {
+            return false;
+        }
+    }
+    let (ta, tb) = (wa.remainder(), wb.remainder());
+    ta.len() == tb.len() && (0..ta.len()).all(|i| ta[i] == tb[i])
+}
+
+/// Eight bytes as one word.
+#[inline]
+fn word(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]))
 }
 
 impl<'e> Event<'e> {
@@ -91,17 +110,24 @@ impl<'e> Event<'e> {
     /// In native tests only, when `path` was not declared and the plugin finds no keys:
     /// on wasm it is simply `None`.
     pub fn get(&self, path: &str) -> Option<Value<'_>> {
-        let (hash, parents) = path_hash(path.as_bytes());
-        // The path itself or any parent of it may have been edited.
-        if self.edited & (bit(hash) | parents) != 0 {
-            if let Some(own) = self.own_write(path) {
-                return own;
+        if self.edited != 0 {
+            // The path itself or any parent of it may have been edited.
+            let (hash, parents) = path_hash(path.as_bytes());
+            if self.edited & (bit(hash) | parents) != 0 {
+                if let Some(own) = self.own_write(path) {
+                    return own;
+                }
             }
         }
-        if let Some(i) = self.reads.position(path, hash) {
+        if let Some(i) = self.reads.position(path) {
             return self.fields.slots.get(i).copied().flatten();
         }
-        if let Some((_, v)) = self.fields.found.iter().find(|(p, _)| *p == path) {
+        if let Some((_, v)) = self
+            .fields
+            .found
+            .iter()
+            .find(|(p, _)| p.len() == path.len() && same_bytes(p.as_bytes(), path.as_bytes()))
+        {
             return Some(*v);
         }
         if cfg!(not(target_arch = "wasm32")) && !self.finds_keys {
@@ -198,6 +224,22 @@ mod tests {
         let mut reply = ReplyWriter::default();
         let mut event = Event::new(&names, false, &fields, &mut reply);
         f(&mut event);
+    }
+
+    #[test]
+    fn same_bytes_compares_every_byte_of_any_length() {
+        for len in 0..=20 {
+            let a: Vec<u8> = (0..len as u8).map(|i| b'a' + i).collect();
+            assert!(super::same_bytes(&a, &a.clone()), "length {len}");
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(
+                    !super::same_bytes(&a, &b),
+                    "length {len}, differing at {at}"
+                );
+            }
+        }
     }
 
     #[test]
