@@ -115,7 +115,7 @@ pub fn run(
                 }
                 let out = process_records(
                     &mut chain,
-                    chunk.records,
+                    chunk.records.into_vec(),
                     run.max_event_bytes,
                     &encoding,
                     None,

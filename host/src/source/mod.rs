@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::event::Origin;
 
-pub use file::LineSource;
+pub use file::{LineBlock, LineSource};
 pub use kafka::{KafkaConfig, KafkaSource};
 
 /// The `[source]` table.
@@ -70,9 +70,33 @@ impl Record {
 /// Records read together, and the receipt to hand back once all of them are handled.
 pub struct Chunk {
     /// The records, in source order.
-    pub records: Vec<Record>,
+    pub records: Records,
     /// Completed by the sink when every record is written, dropped or dead-lettered.
     pub receipt: Receipt,
+}
+
+/// A chunk's records: split by the source (Kafka hands over messages), or whole lines
+/// that the worker taking the chunk splits, so the reader thread stays light.
+#[derive(Debug)]
+pub enum Records {
+    /// One record per message.
+    Split(Vec<Record>),
+    /// A block of input lines.
+    Lines(LineBlock),
+}
+
+impl Records {
+    /// The records, in source order.
+    pub fn into_vec(self) -> Vec<Record> {
+        match self {
+            Records::Split(records) => records,
+            Records::Lines(block) => {
+                let mut records = Vec::new();
+                block.split_into(&mut records);
+                records
+            }
+        }
+    }
 }
 
 /// What a source wants to hear once a chunk is fully handled: a Kafka source then lets

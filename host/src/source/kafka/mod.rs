@@ -17,7 +17,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Deserialize;
 
 use super::offsets::OffsetTracker;
-use super::{Chunk, Receipt, Record, Source};
+use super::{Chunk, Receipt, Record, Records, Source};
 use crate::event::Origin;
 
 use context::GroupContext;
@@ -332,7 +332,10 @@ impl Source for KafkaSource {
             drop(tracker);
             shared.in_flight_bytes.fetch_sub(bytes, Ordering::AcqRel);
         });
-        Ok(Some(Chunk { records, receipt }))
+        Ok(Some(Chunk {
+            records: Records::Split(records),
+            receipt,
+        }))
     }
 
     fn finish(&mut self) -> anyhow::Result<()> {
