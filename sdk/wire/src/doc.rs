@@ -75,7 +75,11 @@ pub enum Node<'d> {
 impl Doc {
     /// Validates `text` as one JSON object and indexes its top-level fields.
     pub fn parse(text: String) -> Result<Doc, NotAnObject> {
-        let (mut hashes, mut fields) = (Vec::new(), Vec::new());
+        // Room for the fields a log line of this size usually has, plus the few plugins
+        // add, so neither vector regrows while parsing or editing (that was ~4% of a
+        // pipeline's CPU).
+        let room = text.len() / 24 + 8;
+        let (mut hashes, mut fields) = (Vec::with_capacity(room), Vec::with_capacity(room));
         let parsed = {
             let mut de = serde_json::Deserializer::from_str(&text);
             de.deserialize_map(TopLevel {
