@@ -65,6 +65,25 @@ fn an_infinite_loop_is_stopped_by_its_deadline() {
 }
 
 #[test]
+fn without_a_cpu_deadline_a_plugin_is_still_contained_and_the_operator_is_warned() {
+    let plugin = hostile("bad", "fail-closed", "mode = \"panic\"").replace(
+        "deadline_ms = 50\n",
+        "deadline_ms = 50\ncpu_deadline = false\n",
+    );
+    assert!(plugin.contains("cpu_deadline = false"), "{plugin}");
+    let p = Pipeline::new(&events(12, &[5]), &plugin);
+    let out = p.run();
+    // Compiled by the engine without epoch checks: it still runs, traps are still
+    // contained, and the next batch runs on a fresh instance.
+    assert_fail_closed(&p, "hostile plugin panicked on purpose");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("plugin `bad` runs without a CPU deadline"),
+        "stderr: {stderr}"
+    );
+}
+
+#[test]
 fn unbounded_allocation_is_stopped_by_the_memory_cap() {
     assert_fail_closed(
         &run_hostile("fail-closed", "mode = \"alloc\""),

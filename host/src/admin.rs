@@ -233,6 +233,7 @@ impl Context {
                         "memory_mib": c.limits.memory_mib,
                         "deadline_ms": c.limits.deadline_ms,
                         "init_deadline_ms": c.limits.init_deadline_ms,
+                        "cpu_deadline": c.limits.cpu_deadline,
                     },
                 })
             })

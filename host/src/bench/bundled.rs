@@ -304,11 +304,12 @@ fn coerce(map: &mut Map<String, Json>, field: &str) {
     add_tag(map, weir_normalize::TAG_NUMERIC);
 }
 
-/// The `[[plugins]]` entries giving the bundled plugins the settings `Native` mirrors.
-pub fn plugins_toml(wasm_dir: &Path, geoip_db: &Path) -> String {
+/// The `[[plugins]]` entries giving the bundled plugins the settings `Native` mirrors;
+/// `cpu_deadline: false` compiles them without deadline checks.
+pub fn plugins_toml(wasm_dir: &Path, geoip_db: &Path, cpu_deadline: bool) -> String {
     let plugin = |name: &str, file: &str| {
         format!(
-            "[[plugins]]\nname = \"{name}\"\npath = {:?}\n",
+            "[[plugins]]\nname = \"{name}\"\npath = {:?}\n[plugins.limits]\ncpu_deadline = {cpu_deadline}\n",
             wasm_dir.join(file)
         )
     };

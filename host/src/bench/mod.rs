@@ -82,8 +82,8 @@ pub struct Report {
     pub avg_bytes: usize,
     /// Pairs of series: native, then wasm doing the same work.
     pub series: Vec<Series>,
-    /// In the 4-plugin chain, each plugin's ns/event (projection, call, applying its reply).
-    pub per_plugin: Vec<(String, f64)>,
+    /// Per chain (by label), each plugin's ns/event (projection, call, applying its reply).
+    pub per_plugin: Vec<(String, Vec<(String, f64)>)>,
 }
 
 const OPS: [&str; 4] = ["uppercase-level", "redact", "path-pattern", "route"];
@@ -194,20 +194,26 @@ fn pairs(engine: &WasmEngine, opts: &BenchOptions) -> anyhow::Result<Vec<Pair>> 
             bail!("this suite runs `weir run` itself, not a chain in-process")
         }
         Suite::Bundled => {
-            let toml = format!(
-                "[source]\ntype = \"stdin\"\n[sink]\ntype = \"stdout\"\nroute_field = \"route\"\n{}",
-                bundled::plugins_toml(&opts.wasm_dir, &opts.geoip_db)
-            );
-            let config = LoadedConfig::from_text(Path::new("bench.toml"), &toml, |_| None)?;
-            let chain = start_chain(&load_plugins(engine, &config).map_err(|e| {
-                e.context("build the bundled plugins first: ./scripts/build-plugins.sh")
-            })?)?;
-            let reference = bundled::Native::new(&opts.geoip_db)?;
-            vec![Pair {
-                label: "bundled 4".into(),
-                native: Box::new(move |l, o| reference.process(l, o)),
-                chain,
-            }]
+            // As configured by default, and with the CPU deadline's checks compiled out,
+            // so the deadline's cost is measured in the same run.
+            let mut pairs = Vec::new();
+            for (label, cpu_deadline) in [("bundled 4", true), ("bundled 4, no deadline", false)] {
+                let toml = format!(
+                    "[source]\ntype = \"stdin\"\n[sink]\ntype = \"stdout\"\nroute_field = \"route\"\n{}",
+                    bundled::plugins_toml(&opts.wasm_dir, &opts.geoip_db, cpu_deadline)
+                );
+                let config = LoadedConfig::from_text(Path::new("bench.toml"), &toml, |_| None)?;
+                let chain = start_chain(&load_plugins(engine, &config).map_err(|e| {
+                    e.context("build the bundled plugins first: ./scripts/build-plugins.sh")
+                })?)?;
+                let reference = bundled::Native::new(&opts.geoip_db)?;
+                pairs.push(Pair {
+                    label: label.into(),
+                    native: Box::new(move |l, o| reference.process(l, o)),
+                    chain,
+                });
+            }
+            pairs
         }
     })
 }
@@ -270,9 +276,10 @@ pub fn run(engine: &WasmEngine, opts: &BenchOptions) -> anyhow::Result<Report> {
         }
     }
     let per_plugin = pairs
-        .last()
-        .map(|p| {
-            p.chain
+        .iter()
+        .map(|pair| {
+            let plugins = pair
+                .chain
                 .plugins()
                 .map(|p| {
                     let s = &p.stats;
@@ -282,9 +289,10 @@ pub fn run(engine: &WasmEngine, opts: &BenchOptions) -> anyhow::Result<Report> {
                         PluginStats::get(&s.nanos) as f64 / events,
                     )
                 })
-                .collect()
+                .collect();
+            (pair.label.clone(), plugins)
         })
-        .unwrap_or_default();
+        .collect();
     Ok(Report {
         events: lines.len(),
         avg_bytes,
@@ -326,7 +334,7 @@ impl Report {
         )?;
         writeln!(
             out,
-            "{:<18} {:>12} {:>12} {:>21}",
+            "{:<30} {:>12} {:>12} {:>21}",
             "variant", "ns/event", "events/s", "min-max ns/event"
         )?;
         for s in &self.series {
@@ -336,7 +344,7 @@ impl Report {
                     .fold((f64::MAX, 0f64), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
             writeln!(
                 out,
-                "{:<18} {:>12.0} {:>12.0} {:>10.0}-{:<10.0}",
+                "{:<30} {:>12.0} {:>12.0} {:>10.0}-{:<10.0}",
                 s.name,
                 m,
                 1e9 / m,
@@ -356,16 +364,17 @@ impl Report {
                 median(&r)
             )?;
         }
-        let shares: Vec<String> = self
-            .per_plugin
-            .iter()
-            .map(|(n, ns)| format!("{n} {ns:.0}"))
-            .collect();
-        writeln!(
-            out,
-            "last chain, ns/event per plugin (all rounds): {}",
-            shares.join(", ")
-        )?;
+        for (label, plugins) in &self.per_plugin {
+            let shares: Vec<String> = plugins
+                .iter()
+                .map(|(n, ns)| format!("{n} {ns:.0}"))
+                .collect();
+            writeln!(
+                out,
+                "{label}: ns/event per plugin (all rounds): {}",
+                shares.join(", ")
+            )?;
+        }
         Ok(())
     }
 }

@@ -26,7 +26,7 @@ fn absolute(p: &Path) -> PathBuf {
 /// The bundled chain's `[[plugins]]` entries with absolute paths, so a config written
 /// into a temp dir still finds the plugins and the GeoIP database.
 pub(crate) fn bundled_plugins(wasm_dir: &Path, geoip_db: &Path) -> String {
-    bundled::plugins_toml(&absolute(wasm_dir), &absolute(geoip_db))
+    bundled::plugins_toml(&absolute(wasm_dir), &absolute(geoip_db), true)
 }
 
 impl FilePipeline {

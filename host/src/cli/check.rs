@@ -22,13 +22,17 @@ pub(crate) fn check(config: &Path) -> anyhow::Result<()> {
     for p in chain.plugins() {
         let c = &p.spec.config;
         println!(
-            "  {}. {:<20} weir:filter@{}  sha256:{}  {} MiB, {} ms, {}{}",
+            "  {}. {:<20} weir:filter@{}  sha256:{}  {} MiB, {}, {}{}",
             p.spec.index + 1,
             p.name,
             p.contract,
             &p.sha256[..12],
             c.limits.memory_mib,
-            c.limits.deadline_ms,
+            if c.limits.cpu_deadline {
+                format!("{} ms", c.limits.deadline_ms)
+            } else {
+                "no CPU deadline".to_owned()
+            },
             c.on_error.as_str(),
             if p.cached { ", cached" } else { "" }
         );

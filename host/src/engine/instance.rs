@@ -40,7 +40,9 @@ impl PluginInstance {
         let state = PluginState::new(wasi, MemoryCap::new(limits.memory_bytes()), parts);
         let mut store = Store::new(&plugin.engine, state);
         store.limiter(|s| &mut s.cap);
-        store.set_epoch_deadline(deadline_ticks(limits.init_deadline_ms, EPOCH_TICK));
+        if limits.cpu_deadline {
+            store.set_epoch_deadline(deadline_ticks(limits.init_deadline_ms, EPOCH_TICK));
+        }
         let started = Instant::now();
         let fail = |store: &Store<PluginState>, e: wasmtime::Error| {
             let s = store.data();
@@ -86,8 +88,10 @@ impl PluginInstance {
             self.plan.write_event(&mut self.batch, &e.doc);
         }
         self.store.data_mut().begin_call();
-        self.store.set_epoch_deadline(self.deadline_ticks);
         let limits = &self.plugin.spec.config.limits;
+        if limits.cpu_deadline {
+            self.store.set_epoch_deadline(self.deadline_ticks);
+        }
         let started = Instant::now();
         match self
             .bindings

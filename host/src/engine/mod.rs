@@ -51,23 +51,32 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// functions, the compile cache location, and the epoch ticker.
 #[derive(Clone)]
 pub struct WasmEngine {
-    engine: Engine,
-    linker: Arc<Linker<PluginState>>,
+    /// For plugins under CPU deadlines (the default): epoch checks compiled in.
+    metered: Flavor,
+    /// For plugins whose operator turned the deadline off (`cpu_deadline = false`).
+    unmetered: Flavor,
     cache_dir: Option<PathBuf>,
     mmdb_cache: Arc<mmdb::MmdbCache>,
     _ticker: Arc<EpochTicker>,
 }
 
-impl WasmEngine {
-    /// Sets up the engine. `cache_dir` of `None` disables the compile cache.
-    pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Self> {
+/// An engine and its linker: a plugin is compiled and linked by the one matching its
+/// limits (epoch checks are decided when code is compiled, not per call).
+#[derive(Clone)]
+struct Flavor {
+    engine: Engine,
+    linker: Arc<Linker<PluginState>>,
+}
+
+impl Flavor {
+    fn new(epoch_checks: bool) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
             // No async components here; leaving this on costs ~230 ns per call.
             .concurrency_support(false)
             // CPU deadlines: cheap checks at loop heads and calls, counted in EPOCH_TICKs.
-            .epoch_interruption(true)
+            .epoch_interruption(epoch_checks)
             .cranelift_opt_level(OptLevel::Speed);
         let engine = Engine::new(&config).map_err(wasm_error)?;
         let mut linker = Linker::new(&engine);
@@ -76,14 +85,34 @@ impl WasmEngine {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(wasm_error)?;
         bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(wasm_error)?;
-        let ticker = Arc::new(EpochTicker::start(engine.clone()));
-        Ok(WasmEngine {
+        Ok(Flavor {
             engine,
             linker: Arc::new(linker),
+        })
+    }
+}
+
+impl WasmEngine {
+    /// Sets up the engine. `cache_dir` of `None` disables the compile cache.
+    pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Self> {
+        let metered = Flavor::new(true)?;
+        let ticker = Arc::new(EpochTicker::start(metered.engine.clone()));
+        Ok(WasmEngine {
+            metered,
+            unmetered: Flavor::new(false)?,
             cache_dir,
             mmdb_cache: Arc::default(),
             _ticker: ticker,
         })
+    }
+
+    /// The engine and linker for a plugin with these limits.
+    fn flavor(&self, limits: &Limits) -> &Flavor {
+        if limits.cpu_deadline {
+            &self.metered
+        } else {
+            &self.unmetered
+        }
     }
 }
 

@@ -61,16 +61,23 @@ impl WasmEngine {
             name: spec.name().to_owned(),
             reason,
         };
-        let compiled = compile(&self.engine, spec.wasm_path(), self.cache_dir.as_deref()).map_err(
-            |e| match e {
+        let flavor = self.flavor(&spec.config.limits);
+        if !spec.config.limits.cpu_deadline {
+            tracing::warn!(
+                "{}: plugin `{}` runs without a CPU deadline (cpu_deadline = false)",
+                spec.location,
+                spec.name()
+            );
+        }
+        let compiled = compile(&flavor.engine, spec.wasm_path(), self.cache_dir.as_deref())
+            .map_err(|e| match e {
                 CompileError::Read { path, source } => {
                     fail(format!("path: cannot read {}: {source}", path.display()))
                 }
                 other => fail(other.to_string()),
-            },
-        )?;
-        let contract = contract_version(&self.engine, &compiled.component).map_err(fail)?;
-        let pre = self
+            })?;
+        let contract = contract_version(&flavor.engine, &compiled.component).map_err(fail)?;
+        let pre = flavor
             .linker
             .instantiate_pre(&compiled.component)
             .and_then(PluginPre::new)
@@ -85,7 +92,7 @@ impl WasmEngine {
             pre,
             grants: Arc::new(spec.config.grants.clone()),
             mmdb_cache: self.mmdb_cache.clone(),
-            engine: self.engine.clone(),
+            engine: flavor.engine.clone(),
             init_json: spec.init_json(),
         }))
     }
