@@ -549,11 +549,111 @@ mod tests {
                 }
             } else if c == '"' {
                 in_string = true;
-            } else if matches!(c, '{' | '[' | ',' | ':') {
-                out.push_str([" ", "\n", "\t ", "\r\n", ""][rng.below(5) as usize]);
+            } else {
+                if matches!(c, '}' | ']' | ',' | ':') {
+                    // Before the token too: pop it, pad, push it back.
+                    out.pop();
+                    out.push_str(pad(rng));
+                    out.push(c);
+                }
+                if matches!(c, '{' | '[' | ',' | ':') {
+                    out.push_str(pad(rng));
+                }
             }
         }
-        out
+        format!("{}{out}{}", pad(rng), pad(rng))
+    }
+
+    fn pad(rng: &mut Rng) -> &'static str {
+        [" ", "\n", "\t ", "\r\n", ""][rng.below(5) as usize]
+    }
+
+    /// `text` with a few random edits of JSON-significant characters.
+    fn mutate(text: &str, rng: &mut Rng) -> String {
+        let pieces = [
+            "\"",
+            "\\",
+            "{",
+            "}",
+            "[",
+            "]",
+            ":",
+            ",",
+            "0",
+            "-",
+            ".",
+            "e",
+            "a",
+            " ",
+            "\u{1}",
+            "\\u00",
+            "\\ud800",
+            "\\udc00",
+            "\\ud83d\\ude00",
+            "tru",
+            "nul",
+            "1e5",
+            "01",
+            "1.",
+        ];
+        let mut chars: Vec<String> = text.chars().map(String::from).collect();
+        for _ in 0..=rng.below(2) {
+            let at = rng.below(chars.len() as u64 + 1) as usize;
+            let piece = pieces[rng.below(pieces.len() as u64) as usize].to_owned();
+            match rng.below(4) {
+                0 if at < chars.len() => {
+                    chars.remove(at);
+                }
+                1 if at < chars.len() => chars[at] = piece,
+                2 => chars.truncate(at),
+                _ => chars.insert(at, piece),
+            }
+        }
+        chars.concat()
+    }
+
+    #[test]
+    fn exactly_what_serde_json_accepts_as_an_object_parses() {
+        let mut rng = Rng(0xbad);
+        let (mut accepted, mut rejected) = (0, 0);
+        for _ in 0..20_000 {
+            let mut object = random_value(&mut rng, 3);
+            if !object.is_object() {
+                object = json!({ "v": object });
+            }
+            let text = mutate(&loosen(&object.to_string(), &mut rng), &mut rng);
+            let ours = Doc::parse(text.clone());
+            // Validity by serde_json's grammar alone (`IgnoredAny` values: numbers are
+            // checked, not converted, so `1e999` is valid as JSON says it is).
+            let valid = serde_json::from_str::<
+                std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+            >(&text);
+            assert_eq!(
+                ours.is_ok(),
+                valid.is_ok(),
+                "{text:?}: ours {:?}, serde_json {:?}",
+                ours.as_ref().err().map(|e| &e.error),
+                valid.as_ref().err()
+            );
+            let serde = serde_json::from_str::<serde_json::Map<String, Json>>(&text);
+            if ours.is_err() {
+                rejected += 1;
+            } else if let (Ok(d), Ok(map)) = (&ours, &serde) {
+                accepted += 1;
+                let fields: Vec<(String, Json)> = d
+                    .fields()
+                    .map(|(k, n)| (k.to_owned(), n.to_value()))
+                    .collect();
+                let expected: Vec<(String, Json)> =
+                    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                assert_eq!(fields, expected, "{text:?}");
+            }
+        }
+        // Both kinds occur often enough for the comparison to mean something.
+        assert!(
+            accepted > 1000 && rejected > 1000,
+            "{accepted} accepted, {rejected} rejected"
+        );
     }
 
     #[test]
