@@ -8,12 +8,12 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::hash::Hasher;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value as Json;
 
-use crate::hash::fnv1a;
 use crate::path::Path;
 
 /// A JSON object event: its original text plus its top-level fields, in order.
@@ -366,9 +366,12 @@ fn find_key(text: &str, hashes: &[u64], fields: &[Field], key: &str, hash: u64) 
         .position(|(h, f)| *h == hash && key_of(text, &f.key) == key)
 }
 
-/// A key's hash: FNV-1a, cheap for the short keys of log events.
+/// A key's hash. rustc-hash's `FxHasher` takes the key a word at a time: FNV-1a, one
+/// dependent multiply per byte, was ~0.25 µs of every event's parse (17 keys).
 pub(crate) fn key_hash(key: &str) -> u64 {
-    fnv1a(key.as_bytes())
+    let mut hasher = rustc_hash::FxHasher::default();
+    hasher.write(key.as_bytes());
+    hasher.finish()
 }
 
 /// A key, borrowed from the input unless it had escapes.

@@ -1,6 +1,6 @@
-//! FNV-1a, the hash both sides use to find short field paths and keys quickly: the SDK for
-//! the paths a plugin declared (in the guest), the host for an event's top-level keys.
-//! Collisions only cost a text comparison; they never decide a match.
+//! FNV-1a, the SDK's hash for the Bloom filter of paths a plugin edited in an event: one
+//! pass over a path gives its hash and, from the running state at each `.`, its parents'
+//! hashes too. (The host's `Doc` hashes keys a word at a time instead.)
 
 /// FNV-1a's starting state.
 pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
