@@ -15,6 +15,7 @@ use serde_json::value::RawValue;
 use serde_json::Value as Json;
 
 use crate::path::Path;
+use crate::walk::{Elements, Members};
 
 /// A JSON object event: its original text plus its top-level fields, in order.
 ///
@@ -258,12 +259,11 @@ impl<'d> Node<'d> {
             Node::Tree(_) => None,
             Node::Text(text) => match text.as_bytes().first()? {
                 // A repeated key's last value wins, as when parsing into a map.
-                b'{' => object_entries(text)?
-                    .into_iter()
-                    .rev()
-                    .find(|(k, _)| k == key)
+                b'{' => object_entries(text)
+                    .filter(|(k, _)| k == key)
+                    .last()
                     .map(|(_, v)| Node::Text(v)),
-                b'[' => array_items(text)?.get(index?).copied().map(Node::Text),
+                b'[' => array_items(text).nth(index?).map(Node::Text),
                 _ => None,
             },
         }
@@ -304,17 +304,14 @@ pub(crate) fn text_str(text: &str) -> Option<Cow<'_, str>> {
     }
 }
 
-/// The members of an object's text, in order, borrowed from it.
-pub(crate) fn object_entries(text: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let entries = de.deserialize_map(Entries).ok()?;
-    Some(entries)
+/// The members of a valid object's text, in order, borrowed from it.
+pub(crate) fn object_entries(text: &str) -> Members<'_> {
+    Members::new(text)
 }
 
-/// The elements of an array's text, borrowed from it.
-pub(crate) fn array_items(text: &str) -> Option<Vec<&str>> {
-    let items: Vec<&RawValue> = serde_json::from_str(text).ok()?;
-    Some(items.into_iter().map(RawValue::get).collect())
+/// The elements of a valid array's text, borrowed from it.
+pub(crate) fn array_items(text: &str) -> Elements<'_> {
+    Elements::new(text)
 }
 
 /// Appends valid JSON text without the whitespace between its tokens.
@@ -443,25 +440,6 @@ impl<'de> Visitor<'de> for TopLevel<'_> {
             self.fields.push(Field { key, value });
         }
         Ok(())
-    }
-}
-
-/// Collects an object's members, borrowed from its text.
-struct Entries;
-
-impl<'de> Visitor<'de> for Entries {
-    type Value = Vec<(Cow<'de, str>, &'de str)>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut entries = Vec::new();
-        while let Some((key, value)) = map.next_entry::<KeyRef<'de>, &'de RawValue>()? {
-            entries.push((key.0, value.get()));
-        }
-        Ok(entries)
     }
 }
 
@@ -674,6 +652,38 @@ mod tests {
             let reparsed: Json = serde_json::from_str(&compact).unwrap();
             for (key, node) in d.fields() {
                 assert_eq!(node.to_value(), reparsed[key], "field {key:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn walking_valid_text_finds_what_serde_json_finds() {
+        let mut rng = Rng(0x3a1c);
+        for _ in 0..3000 {
+            let text = loosen(&random_value(&mut rng, 4).to_string(), &mut rng);
+            // Parsed back from the text, so both sides round floats the same way.
+            let value: Json = serde_json::from_str(&text).unwrap();
+            match &value {
+                Json::Object(map) => {
+                    let walked: Vec<(String, Json)> = object_entries(&text)
+                        .map(|(k, v)| (k.into_owned(), serde_json::from_str(v).unwrap()))
+                        .collect();
+                    let expected: Vec<(String, Json)> =
+                        map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    assert_eq!(walked, expected, "{text:?}");
+                    assert_eq!(array_items(&text).count(), 0);
+                }
+                Json::Array(items) => {
+                    let walked: Vec<Json> = array_items(&text)
+                        .map(|v| serde_json::from_str(v).unwrap())
+                        .collect();
+                    assert_eq!(&walked, items, "{text:?}");
+                    assert_eq!(object_entries(&text).count(), 0);
+                }
+                _ => {
+                    assert_eq!(object_entries(&text).count(), 0, "{text:?}");
+                    assert_eq!(array_items(&text).count(), 0, "{text:?}");
+                }
             }
         }
     }

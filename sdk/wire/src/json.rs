@@ -179,16 +179,12 @@ fn find_keys<'v>(
         Node::Tree(_) => {}
         Node::Text(text) => match text.as_bytes().first() {
             Some(b'{') => {
-                for (k, v) in object_entries(text).unwrap_or_default() {
+                for (k, v) in object_entries(text) {
                     visit_member(k, Node::Text(v), keys, stack, batch);
                 }
             }
             Some(b'[') => {
-                for (i, item) in array_items(text)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .enumerate()
-                {
+                for (i, item) in array_items(text).enumerate() {
                     visit_element(i, Node::Text(item), keys, stack, batch);
                 }
             }

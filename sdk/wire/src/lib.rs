@@ -36,6 +36,8 @@ pub mod doc;
 pub mod json;
 #[cfg(feature = "mmdb")]
 pub mod mmdb;
+#[cfg(feature = "json")]
+mod walk;
 
 pub use batch::{BatchReader, BatchWriter, EventFields};
 pub use error::WireError;
