@@ -689,6 +689,25 @@ mod tests {
     }
 
     #[test]
+    fn lookups_stay_right_as_fields_are_added_and_removed() {
+        let mut d = doc(r#"{"a":0,"b":1}"#);
+        for i in 0..100 {
+            d.set(&format!("k{i}"), json!(i));
+        }
+        for i in (0..100).step_by(2) {
+            d.remove(&format!("k{i}"));
+        }
+        d.remove("a");
+        for i in 0..100 {
+            let got = d.get(&format!("k{i}")).map(|n| n.to_value());
+            assert_eq!(got, (i % 2 == 1).then(|| json!(i)), "k{i}");
+        }
+        assert!(d.get("a").is_none());
+        assert_eq!(d.get("b").map(|n| n.to_value()), Some(json!(1)));
+        assert_eq!(d.fields().count(), 51);
+    }
+
+    #[test]
     fn only_objects_of_valid_json_parse() {
         for bad in [
             "[1]",
