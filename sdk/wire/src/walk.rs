@@ -69,6 +69,28 @@ fn value_end(bytes: &[u8], at: usize) -> usize {
     }
 }
 
+/// Where a walk of `text` starts: just past its opening `open` bracket, or at the end
+/// (nothing to walk) when `text` is something else.
+fn start_inside(bytes: &[u8], open: u8) -> usize {
+    let start = skip_whitespace(bytes, 0);
+    if bytes.get(start) == Some(&open) {
+        start + 1
+    } else {
+        bytes.len()
+    }
+}
+
+/// Where the next member or element starts after a value ending at `end`: past the
+/// comma, or at the end when the container closes.
+fn next_item(bytes: &[u8], end: usize) -> usize {
+    let after = skip_whitespace(bytes, end);
+    if bytes.get(after) == Some(&b',') {
+        after + 1
+    } else {
+        bytes.len()
+    }
+}
+
 /// The members of a valid object's text, in order: the key (unescaped, borrowed when it
 /// had no escapes) and the value's text.
 pub(crate) struct Members<'t> {
@@ -79,12 +101,7 @@ pub(crate) struct Members<'t> {
 impl<'t> Members<'t> {
     /// The members of `text`; none when it is not an object.
     pub(crate) fn new(text: &'t str) -> Self {
-        let bytes = text.as_bytes();
-        let start = skip_whitespace(bytes, 0);
-        let at = match bytes.get(start) {
-            Some(b'{') => start + 1,
-            _ => bytes.len(),
-        };
+        let at = start_inside(text.as_bytes(), b'{');
         Members { text, at }
     }
 }
@@ -103,12 +120,7 @@ impl<'t> Iterator for Members<'t> {
         let colon = skip_whitespace(bytes, key_end);
         let value_start = skip_whitespace(bytes, colon + 1);
         let end = value_end(bytes, value_start).min(bytes.len());
-        let after = skip_whitespace(bytes, end);
-        self.at = if bytes.get(after) == Some(&b',') {
-            after + 1
-        } else {
-            bytes.len()
-        };
+        self.at = next_item(bytes, end);
         let key = text_str(self.text.get(key_start..key_end)?)?;
         Some((key, self.text.get(value_start..end)?))
     }
@@ -124,11 +136,7 @@ impl<'t> Elements<'t> {
     /// The elements of `text`; none when it is not an array.
     pub(crate) fn new(text: &'t str) -> Self {
         let bytes = text.as_bytes();
-        let start = skip_whitespace(bytes, 0);
-        let mut at = match bytes.get(start) {
-            Some(b'[') => start + 1,
-            _ => bytes.len(),
-        };
+        let mut at = start_inside(bytes, b'[');
         if bytes.get(skip_whitespace(bytes, at)) == Some(&b']') {
             at = bytes.len();
         }
@@ -146,12 +154,7 @@ impl<'t> Iterator for Elements<'t> {
         }
         let start = skip_whitespace(bytes, self.at);
         let end = value_end(bytes, start).min(bytes.len());
-        let after = skip_whitespace(bytes, end);
-        self.at = if bytes.get(after) == Some(&b',') {
-            after + 1
-        } else {
-            bytes.len()
-        };
+        self.at = next_item(bytes, end);
         self.text.get(start..end)
     }
 }
