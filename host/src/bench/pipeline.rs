@@ -126,10 +126,15 @@ pub fn print(
         )?;
     }
     if let [one, two] = results {
+        // Also per round: the two runs of a round ran back to back, so a slow stretch of
+        // the machine hits both.
+        let per_round: Vec<f64> = two.rate.iter().zip(&one.rate).map(|(t, o)| t / o).collect();
+        let (lo, hi) = range(&per_round);
         writeln!(
             out,
-            "scaling, 2 workers / 1 worker: {:.2}x",
-            median(&two.rate) / median(&one.rate)
+            "scaling, 2 workers / 1 worker: {:.2}x (per round: median {:.2}x, {lo:.2}-{hi:.2})",
+            median(&two.rate) / median(&one.rate),
+            median(&per_round)
         )?;
     }
     Ok(())
