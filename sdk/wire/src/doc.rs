@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use serde_json::Value as Json;
 
 use crate::path::Path;
-use crate::walk::{Elements, Members};
+use crate::walk::{write_compact, Elements, Members};
 
 /// A JSON object event: its original text plus its top-level fields, in order.
 ///
@@ -260,11 +260,11 @@ impl<'d> Node<'d> {
             Node::Tree(_) => None,
             Node::Text(text) => match text.as_bytes().first()? {
                 // A repeated key's last value wins, as when parsing into a map.
-                b'{' => object_entries(text)
+                b'{' => Members::new(text)
                     .filter(|(k, _)| k == key)
                     .last()
                     .map(|(_, v)| Node::Text(v)),
-                b'[' => array_items(text).nth(index?).map(Node::Text),
+                b'[' => Elements::new(text).nth(index?).map(Node::Text),
                 _ => None,
             },
         }
@@ -303,44 +303,6 @@ pub(crate) fn text_str(text: &str) -> Option<Cow<'_, str>> {
     } else {
         Some(Cow::Borrowed(inner))
     }
-}
-
-/// The members of a valid object's text, in order, borrowed from it.
-pub(crate) fn object_entries(text: &str) -> Members<'_> {
-    Members::new(text)
-}
-
-/// The elements of a valid array's text, borrowed from it.
-pub(crate) fn array_items(text: &str) -> Elements<'_> {
-    Elements::new(text)
-}
-
-/// Appends valid JSON text without the whitespace between its tokens.
-pub(crate) fn write_compact(text: &str, out: &mut Vec<u8>) {
-    let bytes = text.as_bytes();
-    if !matches!(bytes.first(), Some(b'{' | b'[')) {
-        // A scalar's text is a single token.
-        out.extend_from_slice(bytes);
-        return;
-    }
-    let (mut in_string, mut escaped, mut run) = (false, false, 0);
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-        } else if b == b'"' {
-            in_string = true;
-        } else if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
-            out.extend_from_slice(&bytes[run..i]);
-            run = i + 1;
-        }
-    }
-    out.extend_from_slice(&bytes[run..]);
 }
 
 fn write_tree(out: &mut Vec<u8>, value: &Json) {
@@ -666,24 +628,24 @@ mod tests {
             let value: Json = serde_json::from_str(&text).unwrap();
             match &value {
                 Json::Object(map) => {
-                    let walked: Vec<(String, Json)> = object_entries(&text)
+                    let walked: Vec<(String, Json)> = Members::new(&text)
                         .map(|(k, v)| (k.into_owned(), serde_json::from_str(v).unwrap()))
                         .collect();
                     let expected: Vec<(String, Json)> =
                         map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                     assert_eq!(walked, expected, "{text:?}");
-                    assert_eq!(array_items(&text).count(), 0);
+                    assert_eq!(Elements::new(&text).count(), 0);
                 }
                 Json::Array(items) => {
-                    let walked: Vec<Json> = array_items(&text)
+                    let walked: Vec<Json> = Elements::new(&text)
                         .map(|v| serde_json::from_str(v).unwrap())
                         .collect();
                     assert_eq!(&walked, items, "{text:?}");
-                    assert_eq!(object_entries(&text).count(), 0);
+                    assert_eq!(Members::new(&text).count(), 0);
                 }
                 _ => {
-                    assert_eq!(object_entries(&text).count(), 0, "{text:?}");
-                    assert_eq!(array_items(&text).count(), 0, "{text:?}");
+                    assert_eq!(Members::new(&text).count(), 0, "{text:?}");
+                    assert_eq!(Elements::new(&text).count(), 0, "{text:?}");
                 }
             }
         }

@@ -6,8 +6,9 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value as Json};
 
-use crate::doc::{array_items, key_hash, object_entries, text_str, write_compact, Doc, Node};
+use crate::doc::{key_hash, text_str, Doc, Node};
 use crate::path::push_segment;
+use crate::walk::{write_compact, Elements, Members};
 use crate::{BatchWriter, Edit, Outcome, Path, Value};
 
 /// What one plugin reads, compiled once from its manifest.
@@ -179,12 +180,12 @@ fn find_keys<'v>(
         Node::Tree(_) => {}
         Node::Text(text) => match text.as_bytes().first() {
             Some(b'{') => {
-                for (k, v) in object_entries(text) {
+                for (k, v) in Members::new(text) {
                     visit_member(k, Node::Text(v), keys, stack, batch);
                 }
             }
             Some(b'[') => {
-                for (i, item) in array_items(text).enumerate() {
+                for (i, item) in Elements::new(text).enumerate() {
                     visit_element(i, Node::Text(item), keys, stack, batch);
                 }
             }

@@ -1,6 +1,6 @@
 //! Walks JSON text that [`Doc::parse`](crate::doc::Doc::parse) already validated: an
 //! object's members and an array's elements, as slices of the text, without parsing
-//! values or allocating. Looking up `context.client_ip` or searching nested objects for
+//! values or allocating; and the same text written out without its whitespace. Looking up `context.client_ip` or searching nested objects for
 //! secret keys used to run serde_json over the nested text and collect it into a vector,
 //! once per plugin that looked.
 //!
@@ -89,6 +89,32 @@ fn next_item(bytes: &[u8], end: usize) -> usize {
     } else {
         bytes.len()
     }
+}
+
+/// Appends valid JSON text without the whitespace between its tokens.
+pub(crate) fn write_compact(text: &str, out: &mut Vec<u8>) {
+    let bytes = text.as_bytes();
+    if !matches!(bytes.first(), Some(b'{' | b'[')) {
+        // A scalar's text is a single token.
+        out.extend_from_slice(bytes);
+        return;
+    }
+    let (mut i, mut run) = (0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i = string_end(bytes, i);
+                continue;
+            }
+            b' ' | b'\n' | b'\r' | b'\t' => {
+                out.extend_from_slice(&bytes[run..i]);
+                run = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.extend_from_slice(&bytes[run..]);
 }
 
 /// The members of a valid object's text, in order: the key (unescaped, borrowed when it
