@@ -46,13 +46,17 @@ impl<R: BufRead + Send> LineSource<R> {
                 }
                 break;
             }
-            let (taken, ends) = match memchr::memchr_iter(b'\n', buf).nth(max - lines - 1) {
-                Some(end) => (end + 1, max - lines),
-                None => (buf.len(), memchr::memchr_iter(b'\n', buf).count()),
-            };
+            // Take the buffer up to the line end that completes the block, or all of it.
+            let mut taken = buf.len();
+            for end in memchr::memchr_iter(b'\n', buf) {
+                lines += 1;
+                if lines == max {
+                    taken = end + 1;
+                    break;
+                }
+            }
             bytes.extend_from_slice(&buf[..taken]);
             self.reader.consume(taken);
-            lines += ends;
         }
         self.line += lines as u64;
         Ok((!bytes.is_empty()).then(|| LineBlock {
@@ -97,7 +101,7 @@ pub struct LineBlock {
 
 impl LineBlock {
     /// Splits the block into records, numbering lines on from the block's first;
-    /// terminators (`\n`, `\r\n`) are cut and blank lines skipped.
+    /// terminators (`\n` and any `\r` before it) are cut and blank lines skipped.
     pub fn split_into(self, out: &mut Vec<Record>) {
         // A name of the block's own, so the per-line reference counts touch memory no
         // other worker does.
@@ -110,7 +114,7 @@ impl LineBlock {
                 None => (bytes, &bytes[bytes.len()..]),
             };
             bytes = rest;
-            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            let text = &text[..text.iter().rposition(|b| *b != b'\r').map_or(0, |i| i + 1)];
             if !text.iter().all(u8::is_ascii_whitespace) {
                 out.push(Record::from_bytes(text, Origin::line(name.clone(), line)));
             }
@@ -131,13 +135,17 @@ mod tests {
 
     #[test]
     fn numbers_lines_skips_blanks_and_flags_bad_utf8() {
-        let input: &[u8] = b"{\"a\":1}\r\n\n   \n{\"b\":\xff}\n{\"c\":3}";
+        let input: &[u8] = b"{\"a\":1}\r\n\n   \n{\"b\":\xff}\n{\"c\":3}\r\r\n";
         let mut src = LineSource::new(input, "in");
         let mut out = Vec::new();
         assert!(src.read_chunk(2, &mut out).unwrap());
         assert!(!src.read_chunk(10, &mut out).unwrap());
         assert_eq!(positions(&out), [(1, false), (4, true), (5, false)]);
         assert_eq!(out[0].text, "{\"a\":1}");
+        assert_eq!(
+            out[2].text, "{\"c\":3}",
+            "every carriage return before the end is cut"
+        );
     }
 
     #[test]
