@@ -90,7 +90,7 @@ pub fn run(
         // reader) no longer holds the others back, as strict round-robin did.
         let (chunk_tx, chunk_rx) = sync_channel::<(u64, Chunk)>(workers);
         let chunk_rx = Arc::new(Mutex::new(chunk_rx));
-        let (out_tx, out_rx) = sync_channel::<(u64, WorkerOutput, Receipt)>(workers * 2);
+        let (out_tx, out_rx) = sync_channel::<Option<Finished>>(workers * 2);
         // Chunks between the reader and the writer, bounded whatever order they finish in.
         let (permit_tx, permit_rx) = sync_channel::<()>(workers * 4);
         let mut handoffs = Vec::with_capacity(workers);
@@ -100,31 +100,34 @@ pub fn run(
             let (chunk_rx, out_tx) = (chunk_rx.clone(), out_tx.clone());
             let encoding = encoding.clone();
             let supervisor = supervisor.clone();
-            scope.spawn(move || loop {
-                // The lock is held only while this worker waits for the next chunk.
-                let next = match chunk_rx.lock() {
-                    Ok(rx) => rx.recv(),
-                    Err(_) => break,
-                };
-                let Ok((seq, chunk)) = next else { break };
-                // A batch boundary: the newest generation handed over, if any, takes over.
-                let mut swapped = None;
-                while let Ok(handoff) = handoff_rx.try_recv() {
-                    chain = handoff.chain;
-                    swapped = Some((handoff.generation, handoff.triggered));
-                }
-                let out = process_records(
-                    &mut chain,
-                    chunk.records.into_vec(),
-                    run.max_event_bytes,
-                    &encoding,
-                    None,
-                );
-                if let Some((generation, triggered)) = swapped {
-                    supervisor.record_swap(generation, triggered.elapsed());
-                }
-                if out_tx.send((seq, out, chunk.receipt)).is_err() {
-                    break;
+            scope.spawn(move || {
+                let _notice = DeathNotice(out_tx.clone());
+                loop {
+                    // The lock is held only while this worker waits for the next chunk.
+                    let next = match chunk_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok((seq, chunk)) = next else { break };
+                    // A batch boundary: the newest generation handed over, if any, takes over.
+                    let mut swapped = None;
+                    while let Ok(handoff) = handoff_rx.try_recv() {
+                        chain = handoff.chain;
+                        swapped = Some((handoff.generation, handoff.triggered));
+                    }
+                    let out = process_records(
+                        &mut chain,
+                        chunk.records.into_vec(),
+                        run.max_event_bytes,
+                        &encoding,
+                        None,
+                    );
+                    if let Some((generation, triggered)) = swapped {
+                        supervisor.record_swap(generation, triggered.elapsed());
+                    }
+                    if out_tx.send(Some((seq, out, chunk.receipt))).is_err() {
+                        break;
+                    }
                 }
             });
         }
@@ -151,7 +154,16 @@ pub fn run(
         ready.store(true, Ordering::Relaxed);
         let mut sink = sink;
         let mut order = order::Reorder::default();
-        for (seq, out, receipt) in out_rx {
+        for finished in out_rx.iter() {
+            let Some((seq, out, receipt)) = finished else {
+                // Returning drops the channels, so the reader and the other workers stop
+                // too rather than wait for the chunk the dead worker held (they deadlocked
+                // on permits before); the scope then re-raises the worker's panic.
+                anyhow::bail!(
+                    "a chain worker panicked; chunk {} and later ones were not written (nor committed)",
+                    order.next()
+                );
+            };
             for (out, receipt) in order.push(seq, (out, receipt)) {
                 stats.record(&out);
                 crate::metrics::pipeline(out.received, out.sent, out.dead_lettered, &out.routes);
@@ -180,6 +192,22 @@ pub fn run(
         started.elapsed(),
         &supervisor.generation().plugins,
     ))
+}
+
+/// A chunk through the chain: its sequence number, output and receipt.
+type Finished = (u64, WorkerOutput, Receipt);
+
+/// Tells the writer (with `None`) when a worker thread unwinds, so the run fails instead
+/// of waiting for the chunk that worker held while the reader and the other workers wait
+/// for permits the writer can no longer return.
+struct DeathNotice(std::sync::mpsc::SyncSender<Option<Finished>>);
+
+impl Drop for DeathNotice {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.send(None);
+        }
+    }
 }
 
 /// The first SIGTERM or SIGINT sets the returned flag (a graceful stop); a second one
