@@ -94,13 +94,15 @@ pub fn run(
         // Chunks between the reader and the writer, bounded whatever order they finish in.
         let (permit_tx, permit_rx) = sync_channel::<()>(workers * 4);
         let mut handoffs = Vec::with_capacity(workers);
-        for mut chain in chains {
+        for (index, mut chain) in chains.into_iter().enumerate() {
             let (handoff_tx, handoff_rx) = channel::<Handoff>();
             handoffs.push(handoff_tx);
             let (chunk_rx, out_tx) = (chunk_rx.clone(), out_tx.clone());
             let encoding = encoding.clone();
             let supervisor = supervisor.clone();
-            scope.spawn(move || {
+            // Named, so `top -H` and profiles tell the workers, reader and writer apart.
+            let worker = std::thread::Builder::new().name(format!("weir-worker-{index}"));
+            worker.spawn_scoped(scope, move || {
                 let _notice = DeathNotice(out_tx.clone());
                 loop {
                     // The lock is held only while this worker waits for the next chunk.
@@ -129,13 +131,14 @@ pub fn run(
                         break;
                     }
                 }
-            });
+            })?;
         }
         // The workers hold the only senders now, so the writer sees the end when they stop.
         drop(out_tx);
         supervisor.connect_workers(handoffs);
         let batch_size = run.batch_size;
-        let reader = scope.spawn(move || -> anyhow::Result<Box<dyn Source>> {
+        let reader = std::thread::Builder::new().name("weir-source".into());
+        let reader = reader.spawn_scoped(scope, move || -> anyhow::Result<Box<dyn Source>> {
             let mut source = source;
             for seq in 0.. {
                 // A file run stops reading at the next chunk too, and still flushes.
@@ -150,7 +153,7 @@ pub fn run(
                 }
             }
             Ok(source)
-        });
+        })?;
         ready.store(true, Ordering::Relaxed);
         let mut sink = sink;
         let mut order = order::Reorder::default();
