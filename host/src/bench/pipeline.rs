@@ -38,23 +38,35 @@ pub struct WorkerRuns {
 }
 
 /// Children's CPU time so far (user + sys of waited-for children), from `/proc/self/stat`.
-/// Linux's clock tick is 100 Hz (`USER_HZ`).
 pub(crate) fn children_cpu() -> anyhow::Result<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat")
-        .context("reading /proc/self/stat (Linux only)")?;
+    // Fields 16 and 17 of stat: cutime, cstime.
+    stat_cpu("/proc/self/stat", 16).context("reading /proc/self/stat (Linux only)")
+}
+
+/// A running process's own CPU time so far (user + sys, every thread), from
+/// `/proc/<pid>/stat`; `None` once it is gone.
+pub(crate) fn process_cpu(pid: u32) -> Option<Duration> {
+    // Fields 14 and 15 of stat: utime, stime.
+    stat_cpu(&format!("/proc/{pid}/stat"), 14).ok()
+}
+
+/// Two adjacent tick counts of a stat file, from field `first` (1-based, as in proc(5)),
+/// as time. Linux's clock tick is 100 Hz (`USER_HZ`).
+fn stat_cpu(path: &str, first: usize) -> std::io::Result<Duration> {
+    let stat = std::fs::read_to_string(path)?;
+    // The name (field 2) may hold spaces and parentheses; fields after it start at 3.
     let after_name = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest)
         .unwrap_or_default();
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // Fields 16 and 17 of stat (cutime, cstime) are 14 and 15 after the name.
-    let tick = |i: usize| {
+    let tick = |field: usize| {
         fields
-            .get(i)
+            .get(field - 3)
             .and_then(|f| f.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    Ok(Duration::from_millis((tick(13) + tick(14)) * 10))
+    Ok(Duration::from_millis((tick(first) + tick(first + 1)) * 10))
 }
 
 /// A running child's peak RSS so far, from `/proc/<pid>/status`.
