@@ -172,27 +172,16 @@ impl Native {
                 continue;
             };
             let Some(text) = slot.as_str() else { continue };
-            let mut current = text.to_owned();
-            let mut changed = false;
+            let mut current = None;
             if masks_emails {
-                let masked = self
-                    .email
-                    .replace_all(&current, |caps: &regex::Captures<'_>| {
-                        let m = caps.get(0).map_or("", |m| m.as_str());
-                        weir_redact::mask_email(m, 3).unwrap_or_else(|| m.to_owned())
-                    });
-                if masked != current {
-                    current = masked.into_owned();
-                    changed = true;
-                }
+                current = weir_redact::mask_emails_in(&self.email, text, 3);
             }
             for rule in &self.redact_rules {
-                if let Some(next) = rule.apply(&current) {
-                    current = next;
-                    changed = true;
+                if let Some(next) = rule.apply(current.as_deref().unwrap_or(text)) {
+                    current = Some(next);
                 }
             }
-            if changed {
+            if let Some(current) = current {
                 *slot = Json::String(current);
             }
         }

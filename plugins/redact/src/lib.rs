@@ -72,9 +72,45 @@ pub const EMAIL_PATTERN: &str = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2
 /// `mario.rossi@example.com` with 3 visible to `mar***@example.com`; `None` when the text
 /// is not an address or its local part is too short to mask.
 pub fn mask_email(text: &str, visible: usize) -> Option<String> {
-    let at = text.find('@')?;
-    let cut = text[..at].char_indices().nth(visible).map(|(i, _)| i)?;
-    Some(format!("{}***{}", &text[..cut], &text[at..]))
+    let mut out = String::with_capacity(text.len() + 3);
+    push_masked(&mut out, text, visible).then_some(out)
+}
+
+/// Appends `text` masked as [`mask_email`] does and returns true, or appends nothing and
+/// returns false. Pieces are pushed directly: `format!` was ~2% of a chain's CPU.
+fn push_masked(out: &mut String, text: &str, visible: usize) -> bool {
+    let Some(at) = text.find('@') else {
+        return false;
+    };
+    let Some((cut, _)) = text[..at].char_indices().nth(visible) else {
+        return false;
+    };
+    out.push_str(&text[..cut]);
+    out.push_str("***");
+    out.push_str(&text[at..]);
+    true
+}
+
+/// `text` with every address `email` (compiled from [`EMAIL_PATTERN`]) finds in it
+/// masked, or `None` when none was.
+pub fn mask_emails_in(email: &Regex, text: &str, visible: usize) -> Option<String> {
+    let mut out = String::new();
+    let mut copied = 0;
+    for found in email.find_iter(text) {
+        let start = out.len();
+        out.push_str(&text[copied..found.start()]);
+        if push_masked(&mut out, found.as_str(), visible) {
+            copied = found.end();
+        } else {
+            // Too short to mask: left as it is, copied with what follows.
+            out.truncate(start);
+        }
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
 }
 
 #[plugin]
@@ -150,29 +186,18 @@ impl Plugin for Redact {
             let Some(text) = event.get_str(field) else {
                 continue;
             };
-            let mut current = text.to_owned();
-            let mut changed = false;
+            let mut current = None;
             if c.mask_emails_in.contains(field) {
-                let masked = self
-                    .email
-                    .replace_all(&current, |caps: &regex::Captures<'_>| {
-                        let m = caps.get(0).map_or("", |m| m.as_str());
-                        mask_email(m, c.visible_chars).unwrap_or_else(|| m.to_owned())
-                    });
-                if masked != current {
-                    current = masked.into_owned();
-                    changed = true;
-                }
+                current = mask_emails_in(&self.email, text, c.visible_chars);
             }
             if c.rule_fields.contains(field) {
                 for rule in &self.rules {
-                    if let Some(next) = rule.apply(&current) {
-                        current = next;
-                        changed = true;
+                    if let Some(next) = rule.apply(current.as_deref().unwrap_or(text)) {
+                        current = Some(next);
                     }
                 }
             }
-            if changed {
+            if let Some(current) = current {
                 event.set(field, current.as_str());
             }
         }
@@ -242,6 +267,16 @@ mod tests {
         );
         let out = run(json!({"mask_emails_in": ["message"]}), event);
         assert_eq!(out["message"], "contact mar***@example.org now");
+        // Too short to mask is left as is; what follows it still is masked.
+        let event = json!({"message": "ann@x.io, then mario@x.io and luigi@y.it;"});
+        let out = run(json!({"mask_emails_in": ["message"]}), event);
+        assert_eq!(
+            out["message"],
+            "ann@x.io, then mar***@x.io and lui***@y.it;"
+        );
+        let untouched = json!({"message": "only ann@x.io here"});
+        let out = run(json!({"mask_emails_in": ["message"]}), untouched.clone());
+        assert_eq!(out, untouched);
     }
 
     #[test]
