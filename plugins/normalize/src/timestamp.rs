@@ -1,6 +1,6 @@
 //! Timestamps in the shapes Python services write them, to RFC 3339 UTC.
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, TimeZone, Timelike, Utc};
 
 /// Epoch values at or above this are milliseconds (1973 in ms; year 5138 in seconds).
 const MILLIS_THRESHOLD: f64 = 1e11;
@@ -49,9 +49,50 @@ pub fn parse_epoch(n: f64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(millis.round() as i64)
 }
 
-/// `2025-01-15T10:30:45.123Z`.
+/// `2025-01-15T10:30:45.123Z`. Four-digit years are written digit by digit (chrono's
+/// formatter goes through `core::fmt`, ~1.5% of a chain's CPU); others (before year 0 or
+/// after 9999) by chrono, which signs and widens them.
 pub fn format(dt: DateTime<Utc>) -> String {
-    dt.to_rfc3339_opts(SecondsFormat::Millis, true)
+    let year = dt.year();
+    if !(0..=9999).contains(&year) {
+        return dt.to_rfc3339_opts(SecondsFormat::Millis, true);
+    }
+    // A leap second's nanoseconds run past 1e9; chrono writes its milliseconds as 1000+.
+    let millis = dt.timestamp_subsec_millis();
+    if millis > 999 {
+        return dt.to_rfc3339_opts(SecondsFormat::Millis, true);
+    }
+    let mut out = [0u8; 24];
+    let mut put = |at: usize, value: u32, digits: usize| {
+        let mut v = value;
+        for i in (at..at + digits).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, year as u32, 4);
+    put(5, dt.month(), 2);
+    put(8, dt.day(), 2);
+    put(11, dt.hour(), 2);
+    put(14, dt.minute(), 2);
+    put(17, dt.second(), 2);
+    put(20, millis, 3);
+    for (at, byte) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (23, b'Z'),
+    ] {
+        out[at] = byte;
+    }
+    match std::str::from_utf8(&out) {
+        Ok(text) => text.to_owned(),
+        // Unreachable: only ASCII digits and separators were written.
+        Err(_) => dt.to_rfc3339_opts(SecondsFormat::Millis, true),
+    }
 }
 
 #[cfg(test)]
@@ -99,6 +140,35 @@ mod tests {
         assert_eq!(
             norm("1736937045.5").as_deref(),
             Some("2025-01-15T10:30:45.500Z")
+        );
+    }
+
+    #[test]
+    fn format_writes_what_chrono_writes() {
+        let mut seconds: i64 = -62_200_000_000; // before year 0
+        let mut checked = 0;
+        while seconds < 300_000_000_000 {
+            for nanos in [0, 1_000_000, 999_999_999, 123_456_789] {
+                let dt = DateTime::from_timestamp(seconds, nanos).unwrap();
+                assert_eq!(
+                    format(dt),
+                    dt.to_rfc3339_opts(SecondsFormat::Millis, true),
+                    "{seconds}.{nanos}"
+                );
+                checked += 1;
+            }
+            seconds += 86_399_937; // a day's worth less a minute, and a bit
+        }
+        assert!(checked > 10_000);
+        // A leap second (nanoseconds past 1e9) and years outside 0..=9999 take chrono's path.
+        let leap = NaiveDateTime::parse_from_str("2016-12-31 23:59:59.5", "%Y-%m-%d %H:%M:%S%.f")
+            .unwrap()
+            .and_utc()
+            .with_nanosecond(1_500_000_000)
+            .unwrap();
+        assert_eq!(
+            format(leap),
+            leap.to_rfc3339_opts(SecondsFormat::Millis, true)
         );
     }
 
