@@ -139,11 +139,15 @@ pub fn run(opts: &KafkaOptions) -> anyhow::Result<Vec<KafkaRound>> {
         }
         let cpu = (children_cpu()? - cpu_before).as_secs_f64();
         let (done, cpu_at_done) = done;
-        let Some((start, before, Some(cpu_at_start))) = first_commit else {
-            bail!("the first commit came with the last one (or the CPU reading failed): use more --events");
-        };
-        let cpu_at_done = cpu_at_done.context("weir run's CPU time could not be read")?;
-        let measured = (opts.events as f64 - before as f64).max(1.0);
+        // Set at the latest in the iteration that saw the last commit.
+        let (start, before, cpu_at_start) = first_commit.context("no commit was seen")?;
+        if before as usize >= opts.events {
+            bail!("the first commit seen already covered every event, so there is no window to measure: use more --events");
+        }
+        let (cpu_at_start, cpu_at_done) = cpu_at_start
+            .zip(cpu_at_done)
+            .context("weir run's CPU time could not be read from /proc")?;
+        let measured = opts.events as f64 - before as f64;
         rounds.push(KafkaRound {
             rate: measured / done.duration_since(start).as_secs_f64().max(1e-3),
             cpu_per_million: cpu / opts.events as f64 * 1e6,
