@@ -1,8 +1,9 @@
 //! Walks JSON text that [`Doc::parse`](crate::doc::Doc::parse) already validated: an
 //! object's members and an array's elements, as slices of the text, without parsing
-//! values or allocating; and the same text written out without its whitespace. Looking up `context.client_ip` or searching nested objects for
-//! secret keys used to run serde_json over the nested text and collect it into a vector,
-//! once per plugin that looked.
+//! values or allocating; and the same text written out without its whitespace. Looking
+//! up `context.client_ip` or searching nested objects for secret keys used to run
+//! serde_json over the nested text and collect it into a vector, once per plugin that
+//! looked.
 //!
 //! The text must be valid JSON: on anything else the walk stops early or yields nonsense
 //! (never panics or reads outside the text).
@@ -11,9 +12,14 @@ use std::borrow::Cow;
 
 use crate::doc::text_str;
 
+/// Whether `b` is whitespace between JSON tokens (the grammar allows these four only).
+fn is_whitespace(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
 /// The index of the first non-whitespace byte at or after `at`.
 fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
-    while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+    while bytes.get(at).copied().is_some_and(is_whitespace) {
         at += 1;
     }
     at
@@ -63,7 +69,7 @@ fn value_end(bytes: &[u8], at: usize) -> usize {
             let rest = &bytes[at.min(bytes.len())..];
             at + rest
                 .iter()
-                .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                .position(|&b| matches!(b, b',' | b'}' | b']') || is_whitespace(b))
                 .unwrap_or(rest.len())
         }
     }
@@ -106,7 +112,7 @@ pub(crate) fn write_compact(text: &str, out: &mut Vec<u8>) {
                 i = string_end(bytes, i);
                 continue;
             }
-            b' ' | b'\n' | b'\r' | b'\t' => {
+            b if is_whitespace(b) => {
                 out.extend_from_slice(&bytes[run..i]);
                 run = i + 1;
             }
