@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use weir_wire::doc::Doc;
+use weir_wire::doc::{Doc, Rejection};
 
 /// Where an event came from: enough to find it again, to commit past it, and to give it
 /// an `_id` that is the same every time it is replayed.
@@ -72,8 +72,9 @@ pub enum Stage {
 pub struct DeadLetter {
     /// The event as it arrived.
     pub raw: String,
-    /// Why it was given up on.
-    pub reason: String,
+    /// Why it was given up on. Shared: a batch that fails as a whole gives every one of
+    /// its events the same reason, and a plugin's reason can be up to 4 KiB.
+    pub reason: Arc<str>,
     /// Where in the pipeline.
     pub stage: Stage,
     /// Where it came from.
@@ -93,7 +94,7 @@ impl DeadLetter {
         };
         let mut entry = serde_json::json!({
             "event": self.raw,
-            "reason": self.reason,
+            "reason": &*self.reason,
             "stage": stage,
             "plugin": plugin,
         });
@@ -116,14 +117,33 @@ impl DeadLetter {
     }
 }
 
+/// The bounds every event is held to (`[pipeline]`): what a log line may be on the way
+/// in, and what the chain may make of it on the way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventLimits {
+    /// Largest input line, in bytes.
+    pub max_bytes: usize,
+    /// Deepest nesting of objects and arrays (the event is level 1).
+    pub max_depth: usize,
+    /// Largest encoded output event, in bytes.
+    pub max_output_bytes: usize,
+}
+
+impl Default for EventLimits {
+    fn default() -> Self {
+        crate::config::RunConfig::default().event_limits()
+    }
+}
+
 /// Parses one input line into an event, or explains why it cannot be one.
-pub fn decode(raw: String, origin: Origin, max_bytes: usize) -> Result<Event, DeadLetter> {
+pub fn decode(raw: String, origin: Origin, limits: &EventLimits) -> Result<Event, DeadLetter> {
     let fail = |raw: String, reason: String| DeadLetter {
         raw,
-        reason,
+        reason: reason.into(),
         stage: Stage::Decode,
         origin: origin.clone(),
     };
+    let max_bytes = limits.max_bytes;
     if raw.len() > max_bytes {
         let reason = format!(
             "event is {} bytes, over the limit of {max_bytes}",
@@ -131,7 +151,7 @@ pub fn decode(raw: String, origin: Origin, max_bytes: usize) -> Result<Event, De
         );
         return Err(fail(raw, reason));
     }
-    let failed = match Doc::parse(raw) {
+    let failed = match Doc::parse_limited(raw, limits.max_depth) {
         Ok(doc) => {
             return Ok(Event {
                 doc,
@@ -141,6 +161,13 @@ pub fn decode(raw: String, origin: Origin, max_bytes: usize) -> Result<Event, De
         }
         Err(failed) => failed,
     };
+    let error = match failed.reason {
+        Rejection::TooDeep { .. } => {
+            let reason = format!("event {}", failed.reason);
+            return Err(fail(failed.text, reason));
+        }
+        Rejection::Json(error) => error,
+    };
     // Only lines that fail come here: parse again to say what the line holds instead.
     let found = |kind: &str| format!("not a JSON object: found {kind}");
     let reason = match serde_json::from_str::<Value>(&failed.text) {
@@ -149,7 +176,7 @@ pub fn decode(raw: String, origin: Origin, max_bytes: usize) -> Result<Event, De
         Ok(Value::Number(_)) => found("a number"),
         Ok(Value::Bool(_)) => found("a boolean"),
         Ok(Value::Null) => found("null"),
-        Ok(Value::Object(_)) => format!("invalid JSON: {}", failed.error),
+        Ok(Value::Object(_)) => format!("invalid JSON: {error}"),
         Err(e) => format!("invalid JSON: {e}"),
     };
     Err(fail(failed.text, reason))
@@ -163,10 +190,17 @@ mod tests {
         Origin::line("in.ndjson".into(), 7)
     }
 
+    fn limits(max_bytes: usize) -> EventLimits {
+        EventLimits {
+            max_bytes,
+            ..EventLimits::default()
+        }
+    }
+
     #[test]
     fn objects_decode_and_everything_else_is_dead_lettered_with_a_reason() {
-        assert!(decode(r#"{"a":1}"#.into(), origin(), 100).is_ok());
-        let dl = decode(r#"{"a":"#.into(), origin(), 100).unwrap_err();
+        assert!(decode(r#"{"a":1}"#.into(), origin(), &limits(100)).is_ok());
+        let dl = decode(r#"{"a":"#.into(), origin(), &limits(100)).unwrap_err();
         assert!(
             dl.reason.starts_with("invalid JSON: EOF while parsing"),
             "{}",
@@ -174,15 +208,29 @@ mod tests {
         );
         assert_eq!(dl.raw, r#"{"a":"#);
         assert_eq!(
-            decode("[1]".into(), origin(), 100).unwrap_err().reason,
+            &*decode("[1]".into(), origin(), &limits(100))
+                .unwrap_err()
+                .reason,
             "not a JSON object: found an array"
         );
-        let big = decode(format!("{{\"a\":\"{}\"}}", "x".repeat(200)), origin(), 100).unwrap_err();
+        let big = decode(
+            format!("{{\"a\":\"{}\"}}", "x".repeat(200)),
+            origin(),
+            &limits(100),
+        )
+        .unwrap_err();
         assert!(
             big.reason.contains("over the limit of 100"),
             "{}",
             big.reason
         );
+        let deep = format!(r#"{{"a":{}1{}}}"#, "[".repeat(200), "]".repeat(200));
+        let dl = decode(deep.clone(), origin(), &limits(1 << 20)).unwrap_err();
+        assert_eq!(
+            &*dl.reason,
+            "event nests objects and arrays deeper than 128 levels (the limit is `pipeline.max_depth`)"
+        );
+        assert_eq!(dl.raw, deep);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Metrics through the `metrics` facade, rendered in Prometheus text format by
 //! `metrics-exporter-prometheus` for the admin endpoint's `/metrics`.
 
-use std::sync::OnceLock;
+use std::collections::BTreeSet;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
@@ -51,14 +52,53 @@ pub fn plugin_batch_failed(plugin: &str) {
     counter!("weir_plugin_batch_failures_total", "plugin" => plugin.to_owned()).increment(1);
 }
 
+/// A plugin's own counter (`count` host call), added once per call.
+pub fn plugin_counter(plugin: &str, name: &str, delta: u64) {
+    counter!("weir_plugin_counter_total", "plugin" => plugin.to_owned(), "counter" => name.to_owned())
+        .increment(delta);
+}
+
+/// Custom counter additions refused by the cap on distinct names.
+pub fn plugin_counter_overflow(plugin: &str, n: u64) {
+    counter!("weir_plugin_counter_overflow_total", "plugin" => plugin.to_owned()).increment(n);
+}
+
+/// A plugin log line dropped by the rate limit.
+pub fn plugin_log_suppressed(plugin: &str) {
+    counter!("weir_plugin_logs_suppressed_total", "plugin" => plugin.to_owned()).increment(1);
+}
+
+/// Distinct route labels `weir_events_routed_total` carries; events routed elsewhere are
+/// counted under [`OTHER_ROUTE`]. A plugin routing every event somewhere new grew
+/// `/metrics` past 11 MB.
+pub const MAX_ROUTE_LABELS: usize = 64;
+
+/// The label for routes past [`MAX_ROUTE_LABELS`].
+pub const OTHER_ROUTE: &str = "_other";
+
 /// Events read, written, dead-lettered, by route.
 pub fn pipeline(received: u64, sent: u64, dead_lettered: u64, routes: &[(String, u64)]) {
+    static LABELS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
     counter!("weir_events_received_total").increment(received);
     counter!("weir_events_sent_total").increment(sent);
     counter!("weir_events_dead_lettered_total").increment(dead_lettered);
     counter!("weir_events_dropped_total").increment(received.saturating_sub(sent + dead_lettered));
+    if routes.is_empty() {
+        return;
+    }
+    let Ok(mut labels) = LABELS.lock() else {
+        return;
+    };
     for (route, n) in routes {
-        counter!("weir_events_routed_total", "route" => route.clone()).increment(*n);
+        let label = if labels.contains(route) {
+            route.clone()
+        } else if labels.len() < MAX_ROUTE_LABELS {
+            labels.insert(route.clone());
+            route.clone()
+        } else {
+            OTHER_ROUTE.to_owned()
+        };
+        counter!("weir_events_routed_total", "route" => label).increment(*n);
     }
 }
 

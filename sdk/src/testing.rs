@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 use weir_wire::doc::Doc;
 use weir_wire::json::{settle, ReadPlan};
-use weir_wire::{BatchWriter, Decisions};
+use weir_wire::{BatchWriter, Decisions, ReplyLimits};
 
 pub use weir_wire::json::Fate;
 
@@ -121,7 +121,7 @@ impl<P: Plugin> Harness<P> {
             Ok(reply) => reply,
             Err(e) => panic!("the plugin failed the batch: {e}"),
         };
-        let decisions = match Decisions::decode(&reply, events.len()) {
+        let decisions = match Decisions::decode(&reply, events.len(), &ReplyLimits::default()) {
             Ok(decisions) => decisions,
             Err(e) => panic!("malformed reply: {e}"),
         };

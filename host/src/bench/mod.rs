@@ -123,8 +123,13 @@ fn run_wasm(chain: &mut Chain, batches: Vec<Vec<Record>>, keep: Option<&mut Vec<
     let encoding = Encoding::Lines {
         route_field: Some("route".into()),
     };
+    let unlimited = crate::event::EventLimits {
+        max_bytes: usize::MAX,
+        max_output_bytes: usize::MAX,
+        ..Default::default()
+    };
     for batch in batches {
-        let result = process_records(chain, batch, usize::MAX, &encoding, None);
+        let result = process_records(chain, batch, &unlimited, &encoding, None);
         if keep.is_some() {
             kept.extend_from_slice(&result.events);
         }

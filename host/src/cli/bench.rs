@@ -87,7 +87,7 @@ pub(crate) fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         };
         return Ok(bench::reload::run(&opts)?.print(&mut std::io::stdout())?);
     }
-    let engine = WasmEngine::new(default_cache_dir())?;
+    let engine = WasmEngine::new(default_cache_dir(), weir_wire::ReplyLimits::default())?;
     let opts = BenchOptions {
         suite: args.suite,
         wasm_dir: args.wasm_dir.clone(),

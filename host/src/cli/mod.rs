@@ -91,6 +91,9 @@ pub(crate) fn load(config: &Path) -> anyhow::Result<(LoadedConfig, WasmEngine)> 
         Some(dir) => Some(dir.clone()),
         None => default_cache_dir(),
     };
-    let engine = WasmEngine::new(cache)?;
+    let limits = weir_wire::ReplyLimits {
+        max_depth: loaded.pipeline.pipeline.max_depth,
+    };
+    let engine = WasmEngine::new(cache, limits)?;
     Ok((loaded, engine))
 }

@@ -27,7 +27,7 @@ pub(crate) fn test(config: &Path, input: &Path) -> anyhow::Result<()> {
         let result = process_records(
             &mut chain,
             records,
-            loaded.pipeline.pipeline.max_event_bytes,
+            &loaded.pipeline.pipeline.event_limits(),
             &Encoding::Lines {
                 route_field: Some("@route".into()),
             },

@@ -59,6 +59,17 @@ pub struct RunConfig {
     ///
     /// Default: 1048576 (1 MiB).
     pub max_event_bytes: usize,
+    /// Deepest nesting of objects and arrays accepted in an event (the event itself is
+    /// level 1); deeper events are dead-lettered at decode, and no plugin edit may nest
+    /// deeper. At most 1024.
+    ///
+    /// Default: 128 (serde_json's own limit).
+    pub max_depth: usize,
+    /// Largest event written out, in bytes, after the chain's edits; larger ones are
+    /// dead-lettered (a plugin could otherwise emit events of any size).
+    ///
+    /// Default: twice `max_event_bytes`.
+    pub max_output_bytes: Option<usize>,
 }
 
 impl Default for RunConfig {
@@ -67,7 +78,40 @@ impl Default for RunConfig {
             batch_size: 256,
             workers: None,
             max_event_bytes: 1 << 20,
+            max_depth: weir_wire::limits::DEFAULT_MAX_DEPTH,
+            max_output_bytes: None,
         }
+    }
+}
+
+impl RunConfig {
+    /// The bounds every event is held to, as the workers apply them.
+    pub fn event_limits(&self) -> crate::event::EventLimits {
+        crate::event::EventLimits {
+            max_bytes: self.max_event_bytes,
+            max_depth: self.max_depth,
+            max_output_bytes: self
+                .max_output_bytes
+                .unwrap_or(self.max_event_bytes.saturating_mul(2)),
+        }
+    }
+
+    /// Rejects values no pipeline can run with; the message starts with the key.
+    fn validate(&self) -> Result<(), String> {
+        let ceiling = weir_wire::limits::MAX_DEPTH_CEILING;
+        if self.batch_size == 0 {
+            return Err("pipeline.batch_size: must be at least 1".into());
+        }
+        if self.workers == Some(0) {
+            return Err("pipeline.workers: must be at least 1".into());
+        }
+        if !(1..=ceiling).contains(&self.max_depth) {
+            return Err(format!("pipeline.max_depth: must be from 1 to {ceiling}"));
+        }
+        if self.max_event_bytes == 0 || self.max_output_bytes == Some(0) {
+            return Err("pipeline.max_event_bytes / max_output_bytes: must be at least 1".into());
+        }
+        Ok(())
     }
 }
 
@@ -221,12 +265,10 @@ impl LoadedConfig {
             },
             message,
         };
-        if pipeline.pipeline.batch_size == 0 {
-            return Err(invalid(
-                None,
-                "pipeline.batch_size: must be at least 1".into(),
-            ));
-        }
+        pipeline
+            .pipeline
+            .validate()
+            .map_err(|m| invalid(line_of_key(&text, &m), m))?;
         if let Some(admin) = &pipeline.admin {
             admin
                 .validate()
@@ -242,9 +284,6 @@ impl LoadedConfig {
             .dead_letter
             .validate(&pipeline.source)
             .map_err(keyed)?;
-        if pipeline.pipeline.workers == Some(0) {
-            return Err(invalid(None, "pipeline.workers: must be at least 1".into()));
-        }
         let mut plugins: Vec<PluginSpec> = Vec::new();
         for (index, mut config) in pipeline.plugins.clone().into_iter().enumerate() {
             let line = line_of(&text, config.path.span().start);

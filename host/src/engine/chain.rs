@@ -70,6 +70,39 @@ impl Chain {
     }
 }
 
+/// What a stage did with a batch's events: kept, routed, dropped, failed.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    kept: u64,
+    routed: u64,
+    dropped: u64,
+    failed: u64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Counts) {
+        self.kept += o.kept;
+        self.routed += o.routed;
+        self.dropped += o.dropped;
+        self.failed += o.failed;
+    }
+}
+
+/// A part of a failed batch still to settle while isolating the events that fail it.
+struct Segment {
+    events: Vec<Event>,
+    /// Whether this very segment was called and failed (else only a larger one did).
+    tried: bool,
+    /// The failure it caused, or the one of the batch it came from.
+    failure: PluginFailure,
+}
+
+/// Retries a failing batch of `n` events may cost before the rest of it follows the
+/// policy as it stands: enough to single out two poison events by halving.
+fn isolation_budget(n: usize) -> usize {
+    4 * (usize::BITS - n.saturating_sub(1).leading_zeros()) as usize
+}
+
 impl StageRunner {
     fn run(
         &mut self,
@@ -79,54 +112,120 @@ impl StageRunner {
     ) {
         let started = Instant::now();
         let stats = self.plugin.stats.clone();
-        PluginStats::add(&stats.events_in, events.len() as u64);
         let events_in = events.len() as u64;
-        let reply = self.call(events);
-        let applied = reply.and_then(|reply| {
-            // The whole reply is decoded and checked before any of it is applied, so a
-            // malformed reply never leaves the batch half-edited.
-            let decisions = Decisions::decode(&reply, events.len()).map_err(|e| {
-                // A bad reply means a broken guest: start a fresh instance next time.
-                self.instance = None;
-                PluginFailure::BadReply(e.to_string())
-            })?;
-            Ok(apply_reply(
-                &self.plugin,
-                &decisions,
-                events,
-                dead,
-                trace.as_deref_mut(),
-            ))
-        });
-        let [kept, routed, dropped, failed] = match applied {
+        PluginStats::add(&stats.events_in, events_in);
+        let counts = match self.attempt(events, dead, trace.as_deref_mut()) {
             Ok(counts) => counts,
             Err(failure) => {
                 PluginStats::add(&stats.batch_failures, 1);
                 crate::metrics::plugin_batch_failed(&self.plugin.name);
-                self.fail_batch(failure, events, dead, trace)
+                self.isolate(events, failure, dead, trace)
             }
         };
-        PluginStats::add(&stats.kept, kept);
-        PluginStats::add(&stats.routed, routed);
-        PluginStats::add(&stats.dropped, dropped);
-        PluginStats::add(&stats.failed, failed);
+        PluginStats::add(&stats.kept, counts.kept);
+        PluginStats::add(&stats.routed, counts.routed);
+        PluginStats::add(&stats.dropped, counts.dropped);
+        PluginStats::add(&stats.failed, counts.failed);
         let elapsed = started.elapsed();
         PluginStats::add(&stats.nanos, elapsed.as_nanos() as u64);
         crate::metrics::plugin_batch(
             &self.plugin.name,
-            [events_in, kept, routed, dropped, failed],
+            [
+                events_in,
+                counts.kept,
+                counts.routed,
+                counts.dropped,
+                counts.failed,
+            ],
             elapsed,
         );
     }
 
+    /// Calls the plugin on `events` and applies its reply. On failure `events` is left
+    /// as it was: the whole reply is decoded and checked before any of it is applied.
+    fn attempt(
+        &mut self,
+        events: &mut Vec<Event>,
+        dead: &mut Vec<DeadLetter>,
+        trace: Option<&mut Vec<TraceEntry>>,
+    ) -> Result<Counts, PluginFailure> {
+        let reply = self.call(events)?;
+        let limits = &self.plugin.reply_limits;
+        let decisions = Decisions::decode(&reply, events.len(), limits).map_err(|e| {
+            // A bad reply means a broken guest: start a fresh instance next time.
+            self.instance = None;
+            PluginFailure::BadReply(e.to_string())
+        })?;
+        Ok(apply_reply(&self.plugin, &decisions, events, dead, trace))
+    }
+
+    /// After a batch failed as a whole: retries its halves, and theirs, so that only the
+    /// events that make it fail follow the failure policy and the rest are processed as
+    /// usual (one poison event must not dead-letter, or under `fail-open` pass unredacted,
+    /// the 255 others). Bounded by [`isolation_budget`]; what is left when it runs out
+    /// follows the policy.
+    fn isolate(
+        &mut self,
+        events: &mut Vec<Event>,
+        failure: PluginFailure,
+        dead: &mut Vec<DeadLetter>,
+        mut trace: Option<&mut Vec<TraceEntry>>,
+    ) -> Counts {
+        let mut budget = isolation_budget(events.len());
+        let mut counts = Counts::default();
+        let mut done = Vec::with_capacity(events.len());
+        let mut pending = vec![Segment {
+            events: std::mem::take(events),
+            tried: true,
+            failure,
+        }];
+        // Depth first, left half first, so `done` keeps the batch's order.
+        while let Some(mut segment) = pending.pop() {
+            if !segment.tried && budget > 0 {
+                budget -= 1;
+                match self.attempt(&mut segment.events, dead, trace.as_deref_mut()) {
+                    Ok(c) => {
+                        counts += c;
+                        done.append(&mut segment.events);
+                        continue;
+                    }
+                    Err(failure) => {
+                        segment.tried = true;
+                        segment.failure = failure;
+                    }
+                }
+            }
+            if segment.tried && segment.events.len() > 1 && budget > 0 {
+                let right = segment.events.split_off(segment.events.len() / 2);
+                for half in [right, segment.events] {
+                    pending.push(Segment {
+                        events: half,
+                        tried: false,
+                        failure: segment.failure.clone(),
+                    });
+                }
+                continue;
+            }
+            counts += self.fail_batch(
+                &segment.failure,
+                &mut segment.events,
+                dead,
+                trace.as_deref_mut(),
+            );
+            done.append(&mut segment.events);
+        }
+        *events = done;
+        counts
+    }
+
     /// Calls the plugin, restarting its instance first if the last call killed it.
     fn call(&mut self, events: &[Event]) -> Result<Vec<u8>, PluginFailure> {
-        if self.instance.is_none() {
-            PluginStats::add(&self.plugin.stats.restarts, 1);
-            self.instance = Some(PluginInstance::start(&self.plugin)?);
-        }
-        let Some(instance) = self.instance.as_mut() else {
-            return Err(PluginFailure::Start("no instance".into()));
+        let instance = match &mut self.instance {
+            Some(instance) => instance,
+            empty => {
+                PluginStats::add(&self.plugin.stats.restarts, 1);
+                empty.insert(PluginInstance::start(&self.plugin)?)
+            }
         };
         let result = instance.process(events);
         if matches!(&result, Err(f) if !matches!(f, PluginFailure::Error(_))) {
@@ -136,14 +235,15 @@ impl StageRunner {
         result
     }
 
-    /// Applies the failure policy; returns `[kept, routed, dropped, failed]`.
+    /// Applies the failure policy to `events`: under `fail-open` they stay, unchanged by
+    /// this plugin; under `fail-closed` they move to `dead`, all sharing one reason.
     fn fail_batch(
         &self,
-        failure: PluginFailure,
+        failure: &PluginFailure,
         events: &mut Vec<Event>,
         dead: &mut Vec<DeadLetter>,
         trace: Option<&mut Vec<TraceEntry>>,
-    ) -> [u64; 4] {
+    ) -> Counts {
         let name = &self.plugin.name;
         let policy = self.plugin.spec.config.on_error;
         tracing::warn!(
@@ -163,28 +263,34 @@ impl StageRunner {
             }
         }
         if policy == Policy::FailOpen {
-            return [events.len() as u64, 0, 0, 0];
+            return Counts {
+                kept: events.len() as u64,
+                ..Counts::default()
+            };
         }
         let failed = events.len() as u64;
-        let reason = format!("plugin `{name}` {failure}");
+        let reason: Arc<str> = format!("plugin `{name}` {failure}").into();
         dead.extend(events.drain(..).map(|e| DeadLetter {
             raw: e.doc.into_text(),
             reason: reason.clone(),
             stage: Stage::Plugin(name.clone()),
             origin: e.origin,
         }));
-        [0, 0, 0, failed]
+        Counts {
+            failed,
+            ..Counts::default()
+        }
     }
 }
 
-/// Applies a decoded reply to the batch; returns `[kept, routed, dropped, failed]`.
+/// Applies a decoded reply to the batch.
 fn apply_reply(
     plugin: &LoadedPlugin,
     decisions: &Decisions<'_>,
     events: &mut Vec<Event>,
     dead: &mut Vec<DeadLetter>,
     mut trace: Option<&mut Vec<TraceEntry>>,
-) -> [u64; 4] {
+) -> Counts {
     let mut decisions = decisions.iter();
     let (mut kept, mut routed, mut dropped, mut failed) = (0u64, 0u64, 0u64, 0u64);
     events.retain_mut(|event| {
@@ -216,7 +322,7 @@ fn apply_reply(
                 failed += 1;
                 dead.push(DeadLetter {
                     raw: std::mem::take(&mut event.doc).into_text(),
-                    reason: format!("plugin `{}`: {reason}", plugin.name),
+                    reason: format!("plugin `{}`: {reason}", plugin.name).into(),
                     stage: Stage::Plugin(plugin.name.clone()),
                     origin: event.origin.clone(),
                 });
@@ -224,7 +330,12 @@ fn apply_reply(
             }
         }
     });
-    [kept, routed, dropped, failed]
+    Counts {
+        kept,
+        routed,
+        dropped,
+        failed,
+    }
 }
 
 fn describe(outcome: Outcome<'_>) -> String {

@@ -1,6 +1,7 @@
 //! Why a plugin call failed, in words fit for a dead-letter entry.
 
 use wasmtime::Trap;
+use weir_wire::limits::{truncate_reason, MAX_REASON_BYTES};
 
 /// A failed plugin call. Every variant leaves the host running; the instance is replaced
 /// before the next batch.
@@ -40,6 +41,12 @@ pub enum PluginFailure {
     Start(String),
 }
 
+/// A message from a plugin, cut to [`MAX_REASON_BYTES`]: it is copied into dead-letter
+/// entries and logs, and a plugin must not make the host hold megabytes per event.
+pub fn cut(message: &str) -> String {
+    truncate_reason(message, MAX_REASON_BYTES).into_owned()
+}
+
 /// Classifies a wasmtime call error.
 pub fn classify(
     err: &wasmtime::Error,
@@ -56,6 +63,20 @@ pub fn classify(
         Some(Trap::Interrupt) => PluginFailure::Deadline {
             limit_ms: deadline_ms,
             after_ms: elapsed.as_millis() as u64,
+        },
+        // A Rust guest keeps its stack in linear memory below its data; running out of
+        // it moves the stack pointer below address 0, so the next access is out of bounds.
+        // The trap cannot tell that apart from other stray accesses: say both.
+        Some(Trap::MemoryOutOfBounds) => PluginFailure::Trap {
+            trap: format!(
+                "{} (in a Rust plugin most often a stack overflow: recursion deeper than its stack)",
+                Trap::MemoryOutOfBounds
+            ),
+            last_error,
+        },
+        Some(Trap::StackOverflow) => PluginFailure::Trap {
+            trap: "stack overflow (call stack exhausted)".into(),
+            last_error,
         },
         Some(trap) => PluginFailure::Trap {
             trap: trap.to_string(),

@@ -1,14 +1,15 @@
 //! One live instance of a plugin: its own store, memory cap and deadline.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 use weir_wire::json::ReadPlan;
 use weir_wire::BatchWriter;
 
 use super::bindings::Plugin as Bindings;
-use super::failure::{classify, PluginFailure};
+use super::clocks::RealClock;
+use super::failure::{classify, cut, PluginFailure};
 use super::limits::{deadline_ticks, MemoryCap};
 use super::state::{PluginState, StateParts};
 use super::{sandbox, LoadedPlugin, EPOCH_TICK};
@@ -28,7 +29,8 @@ impl PluginInstance {
     /// Instantiates the plugin and runs its `init` under the init deadline.
     pub fn start(plugin: &Arc<LoadedPlugin>) -> Result<Self, PluginFailure> {
         let limits = &plugin.spec.config.limits;
-        let wasi = sandbox::wasi_ctx(&plugin.spec.config.grants)
+        let clock = plugin.grants.clock.then(RealClock::new);
+        let wasi = sandbox::wasi_ctx(&plugin.spec.config.grants, clock)
             .map_err(|e| PluginFailure::Start(e.to_string()))?;
         let parts = StateParts {
             name: plugin.name.clone(),
@@ -36,6 +38,7 @@ impl PluginInstance {
             lines_per_second: limits.log_lines_per_second,
             grants: plugin.grants.clone(),
             mmdb_cache: plugin.mmdb_cache.clone(),
+            clock,
         };
         let state = PluginState::new(wasi, MemoryCap::new(limits.memory_bytes()), parts);
         let mut store = Store::new(&plugin.engine, state);
@@ -43,6 +46,9 @@ impl PluginInstance {
         if limits.cpu_deadline {
             store.set_epoch_deadline(deadline_ticks(limits.init_deadline_ms, EPOCH_TICK));
         }
+        store
+            .data_mut()
+            .begin_call(Duration::from_millis(limits.init_deadline_ms));
         let started = Instant::now();
         let fail = |store: &Store<PluginState>, e: wasmtime::Error| {
             let s = store.data();
@@ -61,12 +67,13 @@ impl PluginInstance {
             Ok(b) => b,
             Err(e) => return Err(fail(&store, e)),
         };
-        let manifest = match bindings
+        let init = bindings
             .weir_filter_filter()
-            .call_init(&mut store, &plugin.init_json)
-        {
+            .call_init(&mut store, &plugin.init_json);
+        store.data_mut().end_call();
+        let manifest = match init {
             Ok(Ok(m)) => m,
-            Ok(Err(message)) => return Err(PluginFailure::Config(message)),
+            Ok(Err(message)) => return Err(PluginFailure::Config(cut(&message))),
             Err(e) => return Err(fail(&store, e)),
         };
         let plan = ReadPlan::new(&manifest.reads, &manifest.finds_keys)
@@ -87,19 +94,22 @@ impl PluginInstance {
         for e in events {
             self.plan.write_event(&mut self.batch, &e.doc);
         }
-        self.store.data_mut().begin_call();
         let limits = &self.plugin.spec.config.limits;
+        self.store
+            .data_mut()
+            .begin_call(Duration::from_millis(limits.deadline_ms));
         if limits.cpu_deadline {
             self.store.set_epoch_deadline(self.deadline_ticks);
         }
         let started = Instant::now();
-        match self
+        let result = self
             .bindings
             .weir_filter_filter()
-            .call_process(&mut self.store, self.batch.as_bytes())
-        {
+            .call_process(&mut self.store, self.batch.as_bytes());
+        self.store.data_mut().end_call();
+        match result {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(message)) => Err(PluginFailure::Error(message)),
+            Ok(Err(message)) => Err(PluginFailure::Error(cut(&message))),
             Err(e) => {
                 let s = self.store.data();
                 let elapsed = started.elapsed();

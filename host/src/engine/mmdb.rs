@@ -39,8 +39,10 @@ impl MmdbCache {
     }
 }
 
-/// Maps a guest path to the host path under one of the plugin's granted directories.
-/// Paths outside every grant, relative paths and `..` components are refused.
+/// Maps a guest path to the host path under one of the plugin's granted directories,
+/// with WASI's rules: paths outside every grant, relative paths and `..` components are
+/// refused, and so is a symlink inside a grant that leads out of it (the file it finally
+/// names must lie inside the granted directory).
 pub fn resolve_granted(guest: &str, dirs: &BTreeMap<String, PathBuf>) -> Result<PathBuf, String> {
     let path = Path::new(guest);
     if !path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
@@ -48,7 +50,15 @@ pub fn resolve_granted(guest: &str, dirs: &BTreeMap<String, PathBuf>) -> Result<
     }
     for (mount, host) in dirs {
         if let Ok(rest) = path.strip_prefix(mount) {
-            return Ok(host.join(rest));
+            let cannot = |e: std::io::Error| format!("{guest}: cannot open: {e}");
+            let root = host.canonicalize().map_err(cannot)?;
+            let target = host.join(rest).canonicalize().map_err(cannot)?;
+            if !target.starts_with(&root) {
+                return Err(format!(
+                    "{guest}: leads outside its granted directory (through a symbolic link)"
+                ));
+            }
+            return Ok(target);
         }
     }
     Err(format!("{guest}: not inside a granted directory (grant one: [plugins.grants] dirs = {{ \"/geoip\" = \"host/dir\" }})"))
@@ -92,12 +102,27 @@ mod tests {
 
     #[test]
     fn only_paths_inside_grants_resolve() {
-        let dirs: BTreeMap<String, PathBuf> =
-            [("/geoip".to_owned(), PathBuf::from("/srv/geo"))].into();
+        let dir = tempfile::tempdir().unwrap();
+        let grant = dir.path().join("geo");
+        std::fs::create_dir(&grant).unwrap();
+        std::fs::write(grant.join("city.mmdb"), b"x").unwrap();
+        std::fs::write(dir.path().join("secret"), b"s").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), grant.join("out.mmdb")).unwrap();
+        std::os::unix::fs::symlink(grant.join("city.mmdb"), grant.join("in.mmdb")).unwrap();
+        let dirs: BTreeMap<String, PathBuf> = [("/geoip".to_owned(), grant.clone())].into();
+        let root = grant.canonicalize().unwrap();
         assert_eq!(
             resolve_granted("/geoip/city.mmdb", &dirs).unwrap(),
-            PathBuf::from("/srv/geo/city.mmdb")
+            root.join("city.mmdb")
         );
+        assert_eq!(
+            resolve_granted("/geoip/in.mmdb", &dirs).unwrap(),
+            root.join("city.mmdb"),
+            "a link that stays inside the grant is followed"
+        );
+        assert!(resolve_granted("/geoip/out.mmdb", &dirs)
+            .unwrap_err()
+            .contains("leads outside its granted directory"));
         assert!(resolve_granted("/etc/passwd", &dirs)
             .unwrap_err()
             .contains("not inside a granted directory"));

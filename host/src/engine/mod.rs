@@ -3,6 +3,7 @@
 //! in its own store with its own limits.
 
 mod chain;
+mod clocks;
 mod compile;
 mod failure;
 mod instance;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, OptLevel};
+use weir_wire::ReplyLimits;
 
 pub use chain::{Chain, TraceEntry};
 pub use compile::{default_cache_dir, CompileError};
@@ -32,7 +34,7 @@ pub use plugin::{LoadError, LoadedPlugin};
 pub use policy::Policy;
 pub use sandbox::Grants;
 pub use state::PluginState;
-pub use stats::PluginStats;
+pub use stats::{PluginStats, MAX_COUNTERS};
 
 /// Host bindings generated from `wit/filter.wit`.
 mod bindings {
@@ -57,6 +59,7 @@ pub struct WasmEngine {
     unmetered: Flavor,
     cache_dir: Option<PathBuf>,
     mmdb_cache: Arc<mmdb::MmdbCache>,
+    reply_limits: ReplyLimits,
     _ticker: Arc<EpochTicker>,
 }
 
@@ -83,6 +86,8 @@ impl Flavor {
         // wasm32-wasip2 guests import wasi:cli and wasi:io even when they do no I/O;
         // the sandbox (see `sandbox.rs`) decides what those imports can reach.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(wasm_error)?;
+        // Sleeps end by the call's deadline (see `clocks.rs`).
+        clocks::add_to_linker(&mut linker).map_err(wasm_error)?;
         bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(wasm_error)?;
         Ok(Flavor {
@@ -93,8 +98,9 @@ impl Flavor {
 }
 
 impl WasmEngine {
-    /// Sets up the engine. `cache_dir` of `None` disables the compile cache.
-    pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Self> {
+    /// Sets up the engine. `cache_dir` of `None` disables the compile cache;
+    /// `reply_limits` bound what every plugin's replies may do to an event.
+    pub fn new(cache_dir: Option<PathBuf>, reply_limits: ReplyLimits) -> anyhow::Result<Self> {
         let metered = Flavor::new(true)?;
         let ticker = Arc::new(EpochTicker::start(metered.engine.clone()));
         Ok(WasmEngine {
@@ -102,6 +108,7 @@ impl WasmEngine {
             unmetered: Flavor::new(false)?,
             cache_dir,
             mmdb_cache: Arc::default(),
+            reply_limits,
             _ticker: ticker,
         })
     }

@@ -29,6 +29,7 @@ pub struct LoadedPlugin {
     pub(super) mmdb_cache: Arc<super::mmdb::MmdbCache>,
     pub(super) engine: wasmtime::Engine,
     pub(super) init_json: String,
+    pub(super) reply_limits: weir_wire::ReplyLimits,
 }
 
 /// Why a plugin could not be loaded. Displays as `file:line: plugin `name`: reason`.
@@ -94,6 +95,7 @@ impl WasmEngine {
             mmdb_cache: self.mmdb_cache.clone(),
             engine: flavor.engine.clone(),
             init_json: spec.init_json(),
+            reply_limits: self.reply_limits,
         }))
     }
 }

@@ -1,12 +1,12 @@
 //! What a plugin may touch. By default: nothing. No files, no network, no environment,
 //! and clocks frozen at the epoch, so a plugin cannot tell time unless granted.
 
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
-use serde::Deserialize;
-use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
+use super::clocks::{FrozenClock, RealClock};
 
 /// The `[plugins.grants]` table.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -33,8 +33,9 @@ pub struct GrantError {
     pub reason: String,
 }
 
-/// Builds a WASI context holding exactly the granted capabilities.
-pub fn wasi_ctx(grants: &Grants) -> Result<WasiCtx, GrantError> {
+/// Builds a WASI context holding exactly the granted capabilities; `clock` is the
+/// monotonic clock of a plugin granted clocks (`None`: frozen clocks).
+pub fn wasi_ctx(grants: &Grants, clock: Option<RealClock>) -> Result<WasiCtx, GrantError> {
     let mut b = WasiCtxBuilder::new();
     for (guest, host) in &grants.dirs {
         b.preopened_dir(host, guest, FsPerms::ReadOnly)
@@ -49,30 +50,10 @@ pub fn wasi_ctx(grants: &Grants) -> Result<WasiCtx, GrantError> {
             b.env(name, value);
         }
     }
-    if !grants.clock {
-        b.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
-    }
+    match clock {
+        Some(clock) => b.monotonic_clock(clock),
+        None => b.wall_clock(FrozenClock).monotonic_clock(FrozenClock),
+    };
     // Networking stays off: no `inherit_network`, no name lookups (the builder's defaults).
     Ok(b.build())
-}
-
-/// A clock stopped at zero: what an ungranted plugin sees.
-struct FrozenClock;
-
-impl HostWallClock for FrozenClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_secs(1)
-    }
-    fn now(&self) -> Duration {
-        Duration::ZERO
-    }
-}
-
-impl HostMonotonicClock for FrozenClock {
-    fn resolution(&self) -> u64 {
-        1_000_000_000
-    }
-    fn now(&self) -> u64 {
-        0
-    }
 }

@@ -1,13 +1,17 @@
 //! The data each plugin store holds, and the host functions plugins may call.
 
+use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use weir_wire::limits::{truncate_reason, MAX_REASON_BYTES};
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::weir::filter::host::{Host, Level};
 use super::bindings::weir::filter::mmdb;
+use super::clocks::RealClock;
 use super::limits::MemoryCap;
 use super::mmdb::{resolve_granted, MmdbCache, OpenDatabases};
 use super::stats::PluginStats;
@@ -18,8 +22,16 @@ pub struct PluginState {
     table: ResourceTable,
     /// The memory limiter (also records whether the cap was hit).
     pub cap: MemoryCap,
-    /// The last error-level line the plugin logged during the current call.
+    /// The last error-level line the plugin logged during the current call (cut to
+    /// [`MAX_REASON_BYTES`]).
     pub last_error: Option<String>,
+    /// When the current call must be over: sleeps the guest asks for end by then.
+    pub deadline: Instant,
+    /// The monotonic clock of a plugin granted clocks; without one its sleeps end at once.
+    clock: Option<RealClock>,
+    /// Custom counter additions of the current call, added to the plugin's counters
+    /// (and `/metrics`) once the call returns.
+    pub counts: Vec<(Box<str>, u64)>,
     name: Arc<str>,
     stats: Arc<PluginStats>,
     log_limit: LogLimit,
@@ -38,6 +50,8 @@ pub struct StateParts {
     pub lines_per_second: u32,
     /// Its grants (for resolving `mmdb` paths).
     pub grants: Arc<super::Grants>,
+    /// Its monotonic clock, when granted clocks.
+    pub clock: Option<RealClock>,
     /// The process-wide database cache.
     pub mmdb_cache: Arc<MmdbCache>,
 }
@@ -50,6 +64,9 @@ impl PluginState {
             table: ResourceTable::new(),
             cap,
             last_error: None,
+            deadline: Instant::now(),
+            clock: parts.clock,
+            counts: Vec::new(),
             name: parts.name,
             stats: parts.stats,
             log_limit: LogLimit {
@@ -64,11 +81,55 @@ impl PluginState {
         }
     }
 
-    /// Clears per-call diagnostics before a call.
-    pub fn begin_call(&mut self) {
+    /// Clears per-call diagnostics before a call that may take `allowed`.
+    pub fn begin_call(&mut self, allowed: Duration) {
         self.cap.hit = false;
         self.last_error = None;
+        self.deadline = Instant::now() + allowed;
     }
+
+    /// The plugin's monotonic clock, when it was granted clocks.
+    pub(super) fn monotonic(&self) -> Option<RealClock> {
+        self.clock
+    }
+
+    /// The store's resource table, for host functions defined outside this file.
+    pub(super) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
+    /// Adds the call's custom counter additions to the plugin's counters.
+    pub fn end_call(&mut self) {
+        if !self.counts.is_empty() {
+            self.stats.count_all(&self.name, &self.counts);
+            self.counts.clear();
+        }
+    }
+}
+
+/// Distinct counter names one call may collect before further new ones are refused;
+/// the plugin's own cap (`MAX_COUNTERS`) applies when they are added up.
+const MAX_PENDING_COUNTERS: usize = 2 * super::stats::MAX_COUNTERS;
+
+/// A plugin's log line as one host log line: control characters (a newline would start
+/// a forged host line) are escaped, and the whole is cut to [`MAX_REASON_BYTES`].
+fn sanitize(message: &str) -> Cow<'_, str> {
+    let message = truncate_reason(message, MAX_REASON_BYTES);
+    if !message.chars().any(char::is_control) {
+        return message;
+    }
+    Cow::Owned(
+        message
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().collect::<String>()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 impl WasiView for PluginState {
@@ -109,7 +170,9 @@ impl Host for PluginState {
         let (admitted, suppressed_before) = self.log_limit.admit();
         if !admitted {
             PluginStats::add(&self.stats.logs_suppressed, 1);
+            crate::metrics::plugin_log_suppressed(&self.name);
         } else {
+            let message = sanitize(&message);
             let plugin = &*self.name;
             if suppressed_before > 0 {
                 tracing::warn!(
@@ -127,12 +190,22 @@ impl Host for PluginState {
             }
         }
         if level == Level::Error {
-            self.last_error = Some(message);
+            self.last_error = Some(truncate_reason(&message, MAX_REASON_BYTES).into_owned());
         }
     }
 
     fn count(&mut self, name: String, delta: u64) {
-        self.stats.count(&name, delta);
+        let pending = self.counts.len();
+        match self.counts.iter_mut().find(|(n, _)| **n == *name) {
+            Some((_, total)) => *total = total.saturating_add(delta),
+            None if pending < MAX_PENDING_COUNTERS => {
+                self.counts.push((name.into_boxed_str(), delta));
+            }
+            None => {
+                PluginStats::add(&self.stats.counter_overflow, 1);
+                crate::metrics::plugin_counter_overflow(&self.name, 1);
+            }
+        }
     }
 }
 

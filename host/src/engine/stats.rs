@@ -25,9 +25,20 @@ pub struct PluginStats {
     pub nanos: AtomicU64,
     /// Log lines dropped by the rate limiter.
     pub logs_suppressed: AtomicU64,
-    /// The plugin's own counters (`count` host call).
+    /// Additions to custom counters that were refused: past [`MAX_COUNTERS`] distinct
+    /// names, or a name longer than [`MAX_COUNTER_NAME_BYTES`].
+    pub counter_overflow: AtomicU64,
+    /// The plugin's own counters (`count` host call), at most [`MAX_COUNTERS`].
     pub custom: Mutex<BTreeMap<String, u64>>,
 }
+
+/// Distinct custom counter names one plugin may keep: each is a line in the summary and
+/// a series in `/metrics`, so a plugin counting a new name per event must not grow either
+/// without bound (kept across reloads, as counters are).
+pub const MAX_COUNTERS: usize = 64;
+
+/// Longest custom counter name, in bytes.
+pub const MAX_COUNTER_NAME_BYTES: usize = 128;
 
 impl PluginStats {
     /// Adds `n` to one of the counters.
@@ -40,10 +51,30 @@ impl PluginStats {
         counter.load(Relaxed)
     }
 
-    /// Adds to a custom counter.
-    pub fn count(&self, name: &str, delta: u64) {
-        if let Ok(mut map) = self.custom.lock() {
-            *map.entry(name.to_owned()).or_default() += delta;
+    /// Adds the custom counter additions of one call, within the caps; exported to
+    /// `/metrics` as `weir_plugin_counter_total{plugin, counter}`.
+    pub fn count_all(&self, plugin: &str, deltas: &[(Box<str>, u64)]) {
+        let Ok(mut map) = self.custom.lock() else {
+            return;
+        };
+        let mut refused = 0;
+        for (name, delta) in deltas {
+            let known = map.len();
+            match map.get_mut(&**name) {
+                Some(total) => *total = total.saturating_add(*delta),
+                None if known < MAX_COUNTERS && name.len() <= MAX_COUNTER_NAME_BYTES => {
+                    map.insert(name.to_string(), *delta);
+                }
+                None => {
+                    refused += 1;
+                    continue;
+                }
+            }
+            crate::metrics::plugin_counter(plugin, name, *delta);
+        }
+        if refused > 0 {
+            Self::add(&self.counter_overflow, refused);
+            crate::metrics::plugin_counter_overflow(plugin, refused);
         }
     }
 

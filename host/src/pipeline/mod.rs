@@ -57,6 +57,7 @@ pub fn run(
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let run = config.pipeline.pipeline.clone();
+    let limits = run.event_limits();
     let workers = run
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -120,7 +121,7 @@ pub fn run(
                     let out = process_records(
                         &mut chain,
                         chunk.records.into_vec(),
-                        run.max_event_bytes,
+                        &limits,
                         &encoding,
                         None,
                     );

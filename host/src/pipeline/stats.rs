@@ -38,6 +38,10 @@ pub struct PluginSummary {
     pub batch_failures: u64,
     /// Instance restarts.
     pub restarts: u64,
+    /// Log lines suppressed by the rate limit.
+    pub logs_suppressed: u64,
+    /// Custom counter additions refused by the cap on distinct names.
+    pub counter_overflow: u64,
     /// Time spent in the plugin.
     pub time: Duration,
     /// The plugin's own counters.
@@ -82,6 +86,8 @@ impl Summary {
                     ],
                     batch_failures: g(&s.batch_failures),
                     restarts: g(&s.restarts),
+                    logs_suppressed: g(&s.logs_suppressed),
+                    counter_overflow: g(&s.counter_overflow),
                     time: Duration::from_nanos(g(&s.nanos)),
                     custom: s.custom().into_iter().collect(),
                 }
@@ -137,8 +143,25 @@ impl Summary {
                     "", p.batch_failures, p.restarts
                 )?;
             }
+            if p.logs_suppressed > 0 {
+                let n = p.logs_suppressed;
+                writeln!(
+                    out,
+                    "  {:<20} {n} log lines suppressed by the rate limit",
+                    ""
+                )?;
+            }
             for (name, v) in &p.custom {
                 writeln!(out, "  {:<20} {name} = {v}", "")?;
+            }
+            if p.counter_overflow > 0 {
+                let n = p.counter_overflow;
+                let cap = crate::engine::MAX_COUNTERS;
+                writeln!(
+                    out,
+                    "  {:<20} {n} counter additions refused (at most {cap} names)",
+                    ""
+                )?;
             }
         }
         Ok(())

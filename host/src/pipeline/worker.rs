@@ -3,7 +3,7 @@
 //! not in the sink.
 
 use crate::engine::{Chain, TraceEntry};
-use crate::event::{decode, DeadLetter, Stage};
+use crate::event::{decode, DeadLetter, Event, EventLimits, Stage};
 use crate::sink::elasticsearch::BulkDoc;
 use crate::sink::{encode, Encoding};
 use crate::source::Record;
@@ -31,7 +31,7 @@ pub struct WorkerOutput {
 pub fn process_records(
     chain: &mut Chain,
     records: Vec<Record>,
-    max_event_bytes: usize,
+    limits: &EventLimits,
     encoding: &Encoding,
     trace: Option<&mut Vec<TraceEntry>>,
 ) -> WorkerOutput {
@@ -51,7 +51,7 @@ pub fn process_records(
             });
             continue;
         }
-        match decode(record.text, record.origin, max_event_bytes) {
+        match decode(record.text, record.origin, limits) {
             Ok(event) => events.push(event),
             Err(dl) => dead.push(dl),
         }
@@ -66,19 +66,34 @@ pub fn process_records(
         }
     }
     let mut sent = 0;
+    let max = limits.max_output_bytes;
     match encoding {
         Encoding::Lines { route_field } => {
             out.events.reserve(events.len() * 512);
-            for event in &mut events {
-                encode(event, route_field.as_deref(), &mut out.events);
+            for mut event in events {
+                let start = out.events.len();
+                encode(&mut event, route_field.as_deref(), &mut out.events);
+                let size = out.events.len() - start - 1;
+                if size > max {
+                    out.events.truncate(start);
+                    dead.push(too_large(event, size, max));
+                } else {
+                    sent += 1;
+                }
             }
-            sent = events.len();
         }
         Encoding::Bulk(bulk) => {
             out.docs.reserve(events.len());
             let now = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());
             for event in events {
                 match bulk.encode(event, now) {
+                    // The action line is small next to the document; it counts too.
+                    Ok(doc) if doc.lines.len() > max => dead.push(DeadLetter {
+                        reason: output_too_large(doc.lines.len(), max).into(),
+                        raw: doc.raw,
+                        stage: Stage::Sink,
+                        origin: doc.origin,
+                    }),
                     Ok(doc) => {
                         out.docs.push(doc);
                         sent += 1;
@@ -91,7 +106,21 @@ pub fn process_records(
     for dl in &dead {
         dl.write_json_line(&mut out.dead);
     }
-    out.sent = sent as u64;
+    out.sent = sent;
     out.dead_lettered = dead.len() as u64;
     out
+}
+
+/// Why an event the chain made too large is not written.
+fn output_too_large(size: usize, max: usize) -> String {
+    format!("event is {size} bytes after the chain, over the output limit of {max} (pipeline.max_output_bytes)")
+}
+
+fn too_large(event: Event, size: usize, max: usize) -> DeadLetter {
+    DeadLetter {
+        raw: event.doc.into_text(),
+        reason: output_too_large(size, max).into(),
+        stage: Stage::Sink,
+        origin: event.origin,
+    }
 }

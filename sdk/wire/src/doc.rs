@@ -14,7 +14,9 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value as Json;
 
+use crate::limits::DEFAULT_MAX_DEPTH;
 use crate::path::Path;
+use crate::scan::nesting_depth;
 use crate::walk::{write_compact, Elements, Members};
 
 /// A JSON object event: its original text plus its top-level fields, in order.
@@ -54,14 +56,32 @@ enum Slot {
     Tree(Json),
 }
 
-/// Text that is not one valid JSON object; the text is given back.
+/// Text that is not one valid JSON object within the nesting limit; the text is given back.
 #[derive(Debug, thiserror::Error)]
-#[error("{error}")]
+#[error("{reason}")]
 pub struct NotAnObject {
     /// The text that was to be parsed.
     pub text: String,
-    /// What serde_json found wrong with it.
-    pub error: serde_json::Error,
+    /// What is wrong with it.
+    pub reason: Rejection,
+}
+
+/// Why a text was not accepted as an event.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    /// Not valid JSON, or not an object: serde_json's message, with line and column.
+    #[error("{0}")]
+    Json(serde_json::Error),
+    /// Valid JSON nesting objects and arrays deeper than the limit (the event is level 1).
+    /// Such an event could not be walked, edited or written back without recursing
+    /// without bound, so it is refused whole rather than passed on partly understood.
+    #[error(
+        "nests objects and arrays deeper than {limit} levels (the limit is `pipeline.max_depth`)"
+    )]
+    TooDeep {
+        /// The limit in force.
+        limit: usize,
+    },
 }
 
 /// A value inside a [`Doc`], for reading.
@@ -74,14 +94,23 @@ pub enum Node<'d> {
 }
 
 impl Doc {
-    /// Validates `text` as one JSON object and indexes its top-level fields.
+    /// Validates `text` as one JSON object nesting at most
+    /// [`DEFAULT_MAX_DEPTH`] levels, and indexes its top-level fields.
     pub fn parse(text: String) -> Result<Doc, NotAnObject> {
+        Doc::parse_limited(text, DEFAULT_MAX_DEPTH)
+    }
+
+    /// [`Doc::parse`] with a nesting limit of `max_depth` levels (the event itself is
+    /// level 1). Only values that are objects or arrays are scanned for depth, so
+    /// flat fields cost nothing extra.
+    pub fn parse_limited(text: String, max_depth: usize) -> Result<Doc, NotAnObject> {
         // Room for the fields a log line of this size usually has, plus the few plugins
         // add, so neither vector regrows while parsing or editing (that was ~4% of a
         // pipeline's CPU). Capped: a 1 MiB line of one long string must not reserve room
         // for 40,000 fields; wider events grow as they need.
         let room = (text.len() / 24 + 8).min(64);
         let (mut hashes, mut fields) = (Vec::with_capacity(room), Vec::with_capacity(room));
+        let mut too_deep = false;
         let parsed = {
             let mut de = serde_json::Deserializer::from_str(&text);
             de.deserialize_map(TopLevel {
@@ -89,6 +118,8 @@ impl Doc {
                 text: &text,
                 hashes: &mut hashes,
                 fields: &mut fields,
+                value_depth: max_depth.saturating_sub(1),
+                too_deep: &mut too_deep,
             })
             .and_then(|()| de.end())
         };
@@ -98,7 +129,14 @@ impl Doc {
                 hashes,
                 fields,
             }),
-            Err(error) => Err(NotAnObject { text, error }),
+            Err(_) if too_deep => Err(NotAnObject {
+                text,
+                reason: Rejection::TooDeep { limit: max_depth },
+            }),
+            Err(error) => Err(NotAnObject {
+                text,
+                reason: Rejection::Json(error),
+            }),
         }
     }
 
@@ -157,14 +195,20 @@ impl Doc {
     }
 
     /// A top-level field as a tree to edit in place, parsed first if untouched so far;
-    /// `None` when there is no such field.
-    pub fn tree_mut(&mut self, key: &str) -> Option<&mut Json> {
-        let i = self.position(key)?;
-        Some(self.materialise(i))
+    /// `Ok(None)` when there is no such field.
+    pub fn tree_mut(&mut self, key: &str) -> Result<Option<&mut Json>, serde_json::Error> {
+        match self.position(key) {
+            Some(i) => self.materialise(i).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Like [`Doc::tree_mut`], adding the field with `init` when it is absent.
-    pub fn tree_or_insert(&mut self, key: &str, init: impl FnOnce() -> Json) -> &mut Json {
+    pub fn tree_or_insert(
+        &mut self,
+        key: &str,
+        init: impl FnOnce() -> Json,
+    ) -> Result<&mut Json, serde_json::Error> {
         let i = match self.position(key) {
             Some(i) => i,
             None => {
@@ -235,17 +279,21 @@ impl Doc {
         }
     }
 
-    fn materialise(&mut self, i: usize) -> &mut Json {
+    /// The field at `i` as a tree, parsing its text the first time. The text was
+    /// validated, depth included, by `parse`, so serde_json's own recursion limit is
+    /// lifted here; should the parse still fail, the edit fails loudly (a field turned
+    /// into a string would let a redaction silently miss what it removes).
+    fn materialise(&mut self, i: usize) -> Result<&mut Json, serde_json::Error> {
         let slot = &mut self.fields[i].value;
         if let Slot::Span(start, end) = *slot {
-            // The span was validated by `parse`; a failure here would be a serde_json bug,
-            // and keeping the text as a string at least loses nothing.
-            let text = &self.text[start..end];
-            let value = serde_json::from_str(text).unwrap_or_else(|_| Json::from(text));
+            let mut de = serde_json::Deserializer::from_str(&self.text[start..end]);
+            de.disable_recursion_limit();
+            let value = Json::deserialize(&mut de)?;
+            de.end()?;
             *slot = Slot::Tree(value);
         }
         match slot {
-            Slot::Tree(value) => value,
+            Slot::Tree(value) => Ok(value),
             Slot::Span(..) => unreachable!("materialised above"),
         }
     }
@@ -362,6 +410,10 @@ struct TopLevel<'a> {
     text: &'a str,
     hashes: &'a mut Vec<u64>,
     fields: &'a mut Vec<Field>,
+    /// How deep a field's value may nest.
+    value_depth: usize,
+    /// Set when a value nests deeper, before the parse is abandoned.
+    too_deep: &'a mut bool,
 }
 
 impl<'de> Visitor<'de> for TopLevel<'_> {
@@ -378,6 +430,13 @@ impl<'de> Visitor<'de> for TopLevel<'_> {
         };
         let mut seen = 0u64;
         while let Some((key, value)) = map.next_entry::<KeyRef<'de>, &'de RawValue>()? {
+            let raw = value.get();
+            if matches!(raw.as_bytes().first(), Some(b'{' | b'['))
+                && nesting_depth(raw, self.value_depth) > self.value_depth
+            {
+                *self.too_deep = true;
+                return Err(de::Error::custom("nested too deep"));
+            }
             let value = {
                 let (start, end) = span(value.get());
                 Slot::Span(start, end)
@@ -576,7 +635,7 @@ mod tests {
                 ours.is_ok(),
                 valid.is_ok(),
                 "{text:?}: ours {:?}, serde_json {:?}",
-                ours.as_ref().err().map(|e| &e.error),
+                ours.as_ref().err().map(|e| &e.reason),
                 valid.as_ref().err()
             );
             let serde = serde_json::from_str::<serde_json::Map<String, Json>>(&text);
@@ -685,6 +744,53 @@ mod tests {
         }
     }
 
+    fn nested(levels: usize) -> String {
+        format!("{}1{}", "[".repeat(levels), "]".repeat(levels))
+    }
+
+    #[test]
+    fn events_nesting_past_the_limit_are_refused_and_at_the_limit_accepted() {
+        // The event is level 1, so a field may nest limit - 1 levels.
+        let at_limit = format!(r#"{{"ok":"x","deep":{}}}"#, nested(127));
+        assert!(Doc::parse(at_limit).is_ok());
+        let over = format!(r#"{{"ok":"x","deep":{}}}"#, nested(128));
+        let err = Doc::parse(over.clone()).unwrap_err();
+        assert!(
+            matches!(err.reason, Rejection::TooDeep { limit: 128 }),
+            "{err}"
+        );
+        assert_eq!(err.text, over, "the text is given back for the dead letter");
+        // 20,000 levels (what once overflowed a worker's stack) are refused the same way.
+        let huge = format!(r#"{{"deep":{}}}"#, nested(20_000));
+        assert!(matches!(
+            Doc::parse(huge).unwrap_err().reason,
+            Rejection::TooDeep { .. }
+        ));
+        // Brackets inside strings are not nesting.
+        let strings = format!(r#"{{"s":"{}"}}"#, "[".repeat(500));
+        assert!(Doc::parse(strings).is_ok());
+        assert!(Doc::parse_limited(r#"{"a":[[1]]}"#.into(), 3).is_ok());
+        assert!(Doc::parse_limited(r#"{"a":[[1]]}"#.into(), 2).is_err());
+    }
+
+    #[test]
+    fn fields_deeper_than_serde_jsons_own_limit_are_edited_not_turned_into_strings() {
+        // 300 levels under a limit of 400: serde_json alone stops at 128, and the old
+        // fallback turned such a field into one string, so removing a key inside it
+        // silently did nothing.
+        let text = format!(r#"{{"ctx":{{"password":"p","deep":{}}}}}"#, nested(300));
+        let mut d = Doc::parse_limited(text, 400).unwrap();
+        let ctx = d.tree_mut("ctx").unwrap().unwrap();
+        assert!(
+            ctx.is_object(),
+            "parsed as an object, not a string: {ctx:?}"
+        );
+        ctx.as_object_mut().unwrap().shift_remove("password");
+        let out = written(&d);
+        assert!(!out.contains("password"), "{}", &out[..60]);
+        assert!(out.starts_with(r#"{"ctx":{"deep":[[["#));
+    }
+
     #[test]
     fn a_repeated_key_keeps_its_first_place_and_last_value() {
         let d = doc(r#"{"a":1,"b":2,"a":3}"#);
@@ -701,7 +807,7 @@ mod tests {
         assert_eq!(text(d.lookup(&path("s"))).as_deref(), Some("a\nb"));
         assert!(d.lookup(&path("ctx.nope")).is_none());
         assert!(d.lookup(&path("s.x")).is_none());
-        if let Some(Json::Object(ctx)) = d.tree_mut("ctx") {
+        if let Ok(Some(Json::Object(ctx))) = d.tree_mut("ctx") {
             ctx.insert("ip".into(), json!("5.6.7.8"));
         }
         assert_eq!(text(d.lookup(&path("ctx.ip"))).as_deref(), Some("5.6.7.8"));
@@ -714,6 +820,7 @@ mod tests {
         d.set("z", json!([1]));
         d.remove("a");
         d.tree_or_insert("tags", || json!([]))
+            .unwrap()
             .as_array_mut()
             .unwrap()
             .push(json!("t"));

@@ -34,6 +34,16 @@ pub enum WireError {
         /// Version this code understands.
         expected: u8,
     },
+    /// A reply item past one of the host's bounds (see [`crate::limits`]).
+    #[error("event {event}: {what} over the limit of {limit}")]
+    OverLimit {
+        /// The event (0-based, in batch order) the item belongs to.
+        event: usize,
+        /// What is over its limit.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
     /// The reply's decisions do not match the batch's events one to one.
     #[error("reply holds {found} decisions for a batch of {expected} events")]
     DecisionCount {

@@ -25,9 +25,11 @@ mod batch;
 mod cursor;
 mod error;
 pub mod hash;
+pub mod limits;
 mod location;
 mod path;
 mod reply;
+mod scan;
 mod value;
 
 #[cfg(feature = "json")]
@@ -41,9 +43,11 @@ mod walk;
 
 pub use batch::{BatchReader, BatchWriter, EventFields};
 pub use error::WireError;
+pub use limits::ReplyLimits;
 pub use location::Location;
 pub use path::{join_path, Path, Segment};
 pub use reply::{Decisions, Edit, Outcome, ReplyWriter};
+pub use scan::nesting_depth;
 pub use value::Value;
 
 /// The `weir:filter` WIT package version this crate's layout belongs to. The host refuses

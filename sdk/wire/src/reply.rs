@@ -1,7 +1,8 @@
 //! The reply buffer: a plugin's decision and edits for every event of a batch.
 
 use crate::cursor::{put_str, Cursor};
-use crate::{Value, WireError};
+use crate::limits::{MAX_EDITS_PER_EVENT, MAX_EDITS_PER_REPLY, MAX_LABEL_BYTES, MAX_PATH_BYTES};
+use crate::{ReplyLimits, Value, WireError};
 
 const SET: u8 = 1;
 const REMOVE: u8 = 2;
@@ -143,17 +144,44 @@ pub struct Decisions<'a> {
 }
 
 impl<'a> Decisions<'a> {
-    /// Decodes the reply to a batch of `expected` events.
-    pub fn decode(buf: &'a [u8], expected: usize) -> Result<Self, WireError> {
+    /// Decodes the reply to a batch of `expected` events, checking every item against
+    /// `limits` (and the fixed bounds in [`crate::limits`]) as it goes: a reply that
+    /// breaks one is refused before the host has spent more than its size on it.
+    pub fn decode(buf: &'a [u8], expected: usize, limits: &ReplyLimits) -> Result<Self, WireError> {
         let mut cur = Cursor::new(buf);
         let mut decisions = Decisions {
             edits: Vec::with_capacity(expected * 4),
             events: Vec::with_capacity(expected),
         };
         while let Some(op) = read_op(&mut cur)? {
+            let event = decisions.events.len();
             match op {
-                Op::Edit(e) => decisions.edits.push(e),
-                Op::Outcome(o) => decisions.events.push((o, decisions.edits.len())),
+                Op::Edit(e) => {
+                    let this_event =
+                        decisions.edits.len() - decisions.events.last().map_or(0, |e| e.1);
+                    if this_event >= MAX_EDITS_PER_EVENT {
+                        return Err(over(event, "edits for one event", MAX_EDITS_PER_EVENT));
+                    }
+                    if decisions.edits.len() >= MAX_EDITS_PER_REPLY {
+                        return Err(over(event, "edits in one reply", MAX_EDITS_PER_REPLY));
+                    }
+                    check_edit(&e, event, limits)?;
+                    decisions.edits.push(e);
+                }
+                Op::Outcome(o) => {
+                    if event == expected {
+                        // One decision too many: stop here rather than read the rest.
+                        return Err(over(
+                            event,
+                            "decisions (one per event of the batch)",
+                            expected,
+                        ));
+                    }
+                    if let Outcome::Route(target) = o {
+                        check_len(target, event, "route target", MAX_LABEL_BYTES)?;
+                    }
+                    decisions.events.push((o, decisions.edits.len()));
+                }
             }
         }
         let trailing_edits = decisions.edits.len() > decisions.events.last().map_or(0, |e| e.1);
@@ -175,6 +203,43 @@ impl<'a> Decisions<'a> {
             (outcome, edits)
         })
     }
+}
+
+fn over(event: usize, what: &'static str, limit: usize) -> WireError {
+    WireError::OverLimit { event, what, limit }
+}
+
+fn check_len(text: &str, event: usize, what: &'static str, limit: usize) -> Result<(), WireError> {
+    if text.len() > limit {
+        return Err(over(event, what, limit));
+    }
+    Ok(())
+}
+
+/// Checks an edit's path and value against the limits: the nesting an edit can leave in
+/// an event is its path's segments plus its value's own depth.
+fn check_edit(edit: &Edit<'_>, event: usize, limits: &ReplyLimits) -> Result<(), WireError> {
+    let (path, value) = match *edit {
+        Edit::Set(path, value) => (path, Some(value)),
+        Edit::Remove(path) => (path, None),
+        Edit::Tag(tag) => return check_len(tag, event, "tag (bytes)", MAX_LABEL_BYTES),
+    };
+    check_len(path, event, "field path (bytes)", MAX_PATH_BYTES)?;
+    // An escaped `\.` counts as a separator too: the bound errs on the safe side.
+    let segments = memchr::memchr_iter(b'.', path.as_bytes()).count() + 1;
+    let room = limits.max_depth.saturating_sub(segments);
+    let depth = match value {
+        Some(Value::Json(text)) => crate::scan::nesting_depth(text, room),
+        _ => 0,
+    };
+    if segments > limits.max_depth || depth > room {
+        return Err(over(
+            event,
+            "nesting of an edit (path segments plus the value's depth)",
+            limits.max_depth,
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -200,7 +265,7 @@ mod tests {
         w.outcome(Outcome::Drop);
         let bytes = w.into_bytes();
 
-        let decisions = Decisions::decode(&bytes, 3).unwrap();
+        let decisions = Decisions::decode(&bytes, 3, &ReplyLimits::default()).unwrap();
         let events: Vec<_> = decisions.iter().collect();
         assert_eq!(events.len(), 3);
         assert_eq!(events[0].0, Outcome::Route("payments"));
@@ -212,6 +277,60 @@ mod tests {
         assert_eq!(events[2], (Outcome::Drop, &[][..]));
     }
 
+    fn decode(w: ReplyWriter, events: usize) -> Result<(), WireError> {
+        let bytes = w.into_bytes();
+        Decisions::decode(&bytes, events, &ReplyLimits { max_depth: 8 }).map(|_| ())
+    }
+
+    #[test]
+    fn replies_past_the_limits_are_refused_naming_the_event_and_the_limit() {
+        let over = |w: ReplyWriter| decode(w, 2).unwrap_err().to_string();
+        let mut w = ReplyWriter::default();
+        w.outcome(Outcome::Keep);
+        w.set(&["a"; 9].join("."), Value::Int(1));
+        w.outcome(Outcome::Keep);
+        assert_eq!(
+            over(w),
+            "event 1: nesting of an edit (path segments plus the value's depth) over the limit of 8"
+        );
+        // Segments and the value's depth add up: 5 + 4 > 8, but 5 + 3 fits.
+        let mut w = ReplyWriter::default();
+        w.set("a.b.c.d.e", Value::Json("[[[[1]]]]"));
+        w.outcome(Outcome::Keep);
+        w.outcome(Outcome::Keep);
+        assert!(over(w).contains("nesting of an edit"));
+        let mut w = ReplyWriter::default();
+        w.set("a.b.c.d.e", Value::Json("[[[1]]]"));
+        w.outcome(Outcome::Keep);
+        w.outcome(Outcome::Keep);
+        assert!(decode(w, 2).is_ok());
+        let mut w = ReplyWriter::default();
+        w.remove(&"x".repeat(MAX_PATH_BYTES + 1));
+        w.outcome(Outcome::Keep);
+        assert!(over(w).starts_with("event 0: field path (bytes) over the limit of 1024"));
+        let mut w = ReplyWriter::default();
+        w.outcome(Outcome::Route(&"r".repeat(MAX_LABEL_BYTES + 1)));
+        assert!(over(w).contains("route target over the limit of 256"));
+        let mut w = ReplyWriter::default();
+        for i in 0..=MAX_EDITS_PER_EVENT {
+            w.tag(&i.to_string());
+        }
+        w.outcome(Outcome::Keep);
+        assert!(over(w).contains("edits for one event over the limit of 1024"));
+    }
+
+    #[test]
+    fn a_flood_of_decisions_is_refused_at_the_first_one_too_many() {
+        let bytes = vec![KEEP; 10_000_000];
+        assert_eq!(
+            Decisions::decode(&bytes, 4, &ReplyLimits::default())
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some("event 4: decisions (one per event of the batch) over the limit of 4")
+        );
+    }
+
     #[test]
     fn too_few_or_too_many_decisions_are_errors() {
         let mut w = ReplyWriter::default();
@@ -219,13 +338,13 @@ mod tests {
         w.tag("orphan");
         let bytes = w.into_bytes();
         assert_eq!(
-            Decisions::decode(&bytes, 3).err(),
+            Decisions::decode(&bytes, 3, &ReplyLimits::default()).err(),
             Some(WireError::DecisionCount {
                 found: 2,
                 expected: 3
             }),
             "an edit after the last decision counts as an unfinished one"
         );
-        assert!(Decisions::decode(&bytes, 1).is_err());
+        assert!(Decisions::decode(&bytes, 1, &ReplyLimits::default()).is_err());
     }
 }

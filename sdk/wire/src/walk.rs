@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 
 use crate::doc::text_str;
+use crate::scan::string_end;
 
 /// Whether `b` is whitespace between JSON tokens (the grammar allows these four only).
 fn is_whitespace(b: u8) -> bool {
@@ -23,20 +24,6 @@ fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
         at += 1;
     }
     at
-}
-
-/// The index just past the string literal whose opening quote is at `at`.
-fn string_end(bytes: &[u8], mut at: usize) -> usize {
-    at += 1;
-    while let Some(found) = memchr::memchr2(b'"', b'\\', &bytes[at.min(bytes.len())..]) {
-        let i = at + found;
-        if bytes[i] == b'"' {
-            return i + 1;
-        }
-        // A backslash escapes the next byte (`\u` is followed by plain hex digits).
-        at = i + 2;
-    }
-    bytes.len()
 }
 
 /// The index just past the value starting at `at`.

@@ -38,7 +38,7 @@ impl BulkDoc {
     pub fn dead_letter(&self, reason: String) -> DeadLetter {
         DeadLetter {
             raw: self.raw.clone(),
-            reason,
+            reason: reason.into(),
             stage: Stage::Elasticsearch,
             origin: self.origin.clone(),
         }
@@ -75,7 +75,7 @@ impl BulkEncoding {
                 Err(e) => {
                     return Err(DeadLetter {
                         raw: event.doc.into_text(),
-                        reason: e.to_string(),
+                        reason: e.to_string().into(),
                         stage: Stage::Elasticsearch,
                         origin: event.origin,
                     })
