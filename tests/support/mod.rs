@@ -26,6 +26,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("weir-hostile", "weir_hostile"),
     ("drop-healthz", "drop_healthz"),
     ("weir-future-contract", "weir_future_contract"),
+    ("weir-raw-hostile", "weir_raw_hostile"),
     ("weir-normalize", "weir_normalize"),
     ("weir-geoip", "weir_geoip"),
     ("weir-redact", "weir_redact"),
@@ -74,13 +75,18 @@ impl Pipeline {
     /// A pipeline over `input` lines, with `plugins` (TOML `[[plugins]]` entries) between
     /// a file source and file sink.
     pub fn new(input: &[String], plugins: &str) -> Self {
+        Self::with_settings(input, "", plugins)
+    }
+
+    /// As [`Pipeline::new`], with `settings` (TOML lines) added to `[pipeline]`.
+    pub fn with_settings(input: &[String], settings: &str, plugins: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("in.ndjson"), input.join("\n")).expect("write input");
         let cache = root().join("target/test-compile-cache");
         let config = format!(
             "[source]\ntype = \"file\"\npath = \"in.ndjson\"\n\n[sink]\ntype = \"file\"\npath = \"out.ndjson\"\nroute_field = \"route\"\n\n\
              [dead_letter]\ntype = \"file\"\npath = \"dead.ndjson\"\n\n[engine]\ncache_dir = {cache:?}\n\n\
-             [pipeline]\nbatch_size = 4\nworkers = 1\n\n{plugins}\n"
+             [pipeline]\nbatch_size = 4\nworkers = 1\n{settings}\n\n{plugins}\n"
         );
         std::fs::write(dir.path().join("pipeline.toml"), config).expect("write config");
         Pipeline { dir }
@@ -254,5 +260,45 @@ impl Drop for Service {
             .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// Runs the `weir` binary, killing it and failing the test if it has not finished
+/// within `limit`: what a hang test needs instead of hanging CI.
+pub fn weir_within(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run weir");
+    // Drain both pipes while waiting, so a chatty run cannot block on a full pipe.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("weir {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
     }
 }
