@@ -1,6 +1,7 @@
 //! The admin HTTP endpoint: `GET /health`, `/ready`, `/status`, `/metrics` and
 //! `POST /reload`. Off unless `[admin]` is configured; binds loopback unless told
-//! otherwise, and then `POST /reload` needs the bearer token from config.
+//! otherwise, and then `POST /reload` needs the bearer token from config. A reload asked
+//! for while one runs is answered 409.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -193,7 +194,14 @@ impl Context {
                         json!({"ok": false, "error": "missing or wrong bearer token"}),
                     );
                 }
-                match self.supervisor.reload("http") {
+                let Some(permit) = self.supervisor.try_begin_reload() else {
+                    return json_response(
+                        request,
+                        409,
+                        json!({"ok": false, "error": "a reload is already in progress"}),
+                    );
+                };
+                match permit.reload("http") {
                     Ok(generation) => {
                         json_response(request, 200, json!({"ok": true, "generation": generation}))
                     }
