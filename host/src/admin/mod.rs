@@ -1,6 +1,7 @@
 //! The admin HTTP endpoint: `GET /health`, `/ready`, `/status`, `/metrics` and
 //! `POST /reload`. Off unless `[admin]` is configured; binds loopback unless told
-//! otherwise, and then `POST /reload` needs the bearer token from config.
+//! otherwise, and then the endpoints in `token_for` (at least `POST /reload`) need the
+//! bearer token from config. `/health` and `/ready` never need it.
 //!
 //! No client can crash, hang or exhaust it: connections, request heads, bodies and the
 //! time each exchange takes are bounded (see `server`), nothing is sized by what a client
@@ -20,7 +21,7 @@ use tokio::sync::oneshot;
 
 use crate::pipeline::{RunStats, Supervisor};
 
-pub use config::AdminConfig;
+pub use config::{AdminConfig, Guarded};
 pub use routes::MAX_BODY_BYTES;
 pub use server::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_HEAD_BYTES, REQUEST_TIMEOUT};
 
@@ -40,6 +41,7 @@ impl AdminServer {
         ready: Arc<AtomicBool>,
     ) -> anyhow::Result<Self> {
         let addr = config.addr().map_err(|e| anyhow::anyhow!("admin.{e}"))?;
+        let guarded = config.guarded().map_err(|e| anyhow::anyhow!("admin.{e}"))?;
         let bind = |e: std::io::Error| anyhow::anyhow!("admin.listen: cannot bind {addr}: {e}");
         let listener = std::net::TcpListener::bind(addr).map_err(bind)?;
         listener.set_nonblocking(true).map_err(bind)?;
@@ -51,6 +53,7 @@ impl AdminServer {
         tracing::info!(%addr, "admin endpoint listening");
         let ctx = Arc::new(routes::Context {
             token: config.token().map(str::to_owned),
+            guarded,
             supervisor,
             stats,
             metrics,

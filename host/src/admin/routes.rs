@@ -13,6 +13,7 @@ use hyper::{header, Method, Request, Response, StatusCode};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
+use super::config::Guarded;
 use crate::pipeline::{RunStats, Supervisor};
 
 /// Most bytes of request body read (and discarded) before answering: 64 KiB. The
@@ -25,6 +26,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct Context {
     /// The token, if set (and not empty).
     pub token: Option<String>,
+    /// Endpoints that need the token.
+    pub guarded: Vec<Guarded>,
     /// Owns the running chain and performs reloads.
     pub supervisor: Arc<Supervisor>,
     /// Event counters.
@@ -98,14 +101,18 @@ pub async fn handle(
                 )
             }
         }
-        (&Method::GET, "/status") => json_response(StatusCode::OK, ctx.status()),
-        (&Method::GET, "/metrics") => respond(
-            StatusCode::OK,
-            "text/plain; version=0.0.4",
-            ctx.metrics.render(),
-        ),
+        (&Method::GET, "/status") => ctx.guard(Guarded::Status, &parts.headers, || {
+            json_response(StatusCode::OK, ctx.status())
+        }),
+        (&Method::GET, "/metrics") => ctx.guard(Guarded::Metrics, &parts.headers, || {
+            respond(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                ctx.metrics.render(),
+            )
+        }),
         (&Method::POST, "/reload") => {
-            if ctx.authorised(&parts.headers) {
+            if ctx.authorised(Guarded::Reload, &parts.headers) {
                 ctx.reload(&reloading).await
             } else {
                 unauthorised()
@@ -131,15 +138,31 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl Context {
-    fn authorised(&self, headers: &header::HeaderMap) -> bool {
+    fn authorised(&self, endpoint: Guarded, headers: &header::HeaderMap) -> bool {
         let Some(token) = self.token.as_deref() else {
             return true;
         };
+        if !self.guarded.contains(&endpoint) {
+            return true;
+        }
         let expected = format!("Bearer {token}");
         headers
             .get_all(header::AUTHORIZATION)
             .iter()
             .any(|value| same_bytes(value.as_bytes(), expected.as_bytes()))
+    }
+
+    fn guard(
+        &self,
+        endpoint: Guarded,
+        headers: &header::HeaderMap,
+        answer: impl FnOnce() -> Answer,
+    ) -> Answer {
+        if self.authorised(endpoint, headers) {
+            answer()
+        } else {
+            unauthorised()
+        }
     }
 
     /// Runs the reload on the runtime's blocking thread, so this one keeps serving; a
