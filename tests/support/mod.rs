@@ -6,6 +6,7 @@ pub mod double;
 pub mod es;
 pub mod kafka;
 pub mod proxy;
+pub mod raw_http;
 pub mod scenario;
 
 use std::path::{Path, PathBuf};
@@ -186,7 +187,7 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `weir run --config <config>`; stderr goes to `<log>`.
+    /// Starts `weir run --config <config>`; stderr goes to `<log>`, stdin is a pipe.
     pub fn start(config: &Path, log: &Path) -> Running {
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -197,6 +198,8 @@ impl Running {
             .args(["run", "--config"])
             .arg(config)
             .env("WEIR_LOG", "info,librdkafka=warn")
+            // Held open, so a `stdin` source runs until the test stops it.
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()

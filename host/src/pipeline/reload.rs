@@ -4,11 +4,16 @@
 //! next batch boundary: batches already in flight finish on the old chain, no batch ever
 //! mixes two. A reload that fails anywhere leaves the old chain running.
 //!
+//! One reload runs at a time (a second one asked for meanwhile is told so, not queued),
+//! and it holds the lock that `/status` needs only to read the running generation and to
+//! publish its outcome, so a slow plugin `init` never holds up the admin endpoint.
+//!
 //! Plugin state is not carried over: new instances start from `init` with the new config.
 //! Counters are kept per plugin name, so they continue across reloads.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -77,6 +82,28 @@ pub struct Supervisor {
     config_path: PathBuf,
     workers: usize,
     inner: Mutex<Inner>,
+    /// Set while a `ReloadPermit` exists.
+    reloading: AtomicBool,
+}
+
+/// The right to run one reload (see `Supervisor::try_begin_reload`); released when
+/// dropped, whether or not it was used.
+pub struct ReloadPermit {
+    supervisor: Arc<Supervisor>,
+}
+
+impl ReloadPermit {
+    /// Reloads from the config file: the new generation's id, or why the reload was
+    /// refused (the old chain keeps running). `trigger` is shown in `/status`.
+    pub fn reload(self, trigger: &str) -> Result<u64, String> {
+        self.supervisor.reload(trigger)
+    }
+}
+
+impl Drop for ReloadPermit {
+    fn drop(&mut self) {
+        self.supervisor.reloading.store(false, Ordering::Release);
+    }
 }
 
 impl Supervisor {
@@ -105,6 +132,7 @@ impl Supervisor {
                 status: ReloadStatus::default(),
                 handoffs: Vec::new(),
             }),
+            reloading: AtomicBool::new(false),
         };
         crate::metrics::generation(1);
         Ok((Arc::new(supervisor), chains))
@@ -144,12 +172,32 @@ impl Supervisor {
             .collect()
     }
 
+    /// Claims the right to reload, which one caller holds at a time; `None` while a reload
+    /// is already running. Callers answer "busy" or retry rather than queue behind it.
+    pub fn try_begin_reload(self: &Arc<Self>) -> Option<ReloadPermit> {
+        self.reloading
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| ReloadPermit {
+                supervisor: self.clone(),
+            })
+    }
+
     /// Reloads from the config file. On success the new generation's id; on failure the
-    /// reason, with the old chain still running.
-    pub fn reload(&self, trigger: &str) -> Result<u64, String> {
+    /// reason, with the old chain still running. The slow part (parsing, compiling,
+    /// every `init`) runs without the lock `generation()` and `status()` take, so they
+    /// answer at once throughout; the lock is taken only to read the running generation
+    /// and to publish the outcome. Reloads are serialised by `ReloadPermit`.
+    fn reload(&self, trigger: &str) -> Result<u64, String> {
         let triggered = Instant::now();
+        let (current, mut stats) = {
+            let inner = self.lock();
+            (inner.generation.clone(), inner.stats.clone())
+        };
+        let attempt = self.prepare(&current, &mut stats);
         let mut inner = self.lock();
-        let attempt = self.prepare(&mut inner);
+        // Only reloads add counters, and they run one at a time: nothing was added meanwhile.
+        inner.stats = stats;
         let (outcome, needs_restart) = match attempt {
             Ok((config, plugins, chains, needs_restart)) => {
                 let id = inner.generation.id + 1;
@@ -195,7 +243,8 @@ impl Supervisor {
     #[allow(clippy::type_complexity)]
     fn prepare(
         &self,
-        inner: &mut Inner,
+        current: &Generation,
+        stats: &mut HashMap<String, Arc<PluginStats>>,
     ) -> Result<
         (
             LoadedConfig,
@@ -206,9 +255,8 @@ impl Supervisor {
         String,
     > {
         let config = LoadedConfig::load(&self.config_path).map_err(|e| e.to_string())?;
-        let needs_restart =
-            restart_only_changes(&inner.generation.config.pipeline, &config.pipeline);
-        let plugins = load(&self.engine, &config, &mut inner.stats)?;
+        let needs_restart = restart_only_changes(&current.config.pipeline, &config.pipeline);
+        let plugins = load(&self.engine, &config, stats)?;
         let chains = (0..self.workers)
             .map(|_| start_chain(&plugins))
             .collect::<anyhow::Result<Vec<_>>>()

@@ -2,6 +2,7 @@
 //! plugin `.wasm` it names, and `SIGHUP`. File events are debounced (a reload waits until
 //! the files have been quiet for `DEBOUNCE`), so a file being written is not loaded half
 //! done; and a file that is still broken when loaded is refused and the old chain stays.
+//! A trigger that arrives while another reload runs is tried again after `DEBOUNCE`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -69,25 +70,25 @@ impl Triggers {
                     files: BTreeSet::new(),
                 };
                 watch.update(&supervisor.watched_paths());
-                let mut pending: Option<Instant> = None;
+                // The trigger waiting for the files to be quiet (or for a running reload).
+                let mut pending: Option<(Instant, &str)> = None;
                 loop {
-                    let timeout = pending.map_or(Duration::from_secs(3600), |t| {
+                    let timeout = pending.map_or(Duration::from_secs(3600), |(t, _)| {
                         DEBOUNCE.saturating_sub(t.elapsed())
                     });
                     match rx.recv_timeout(timeout) {
                         Ok(Trigger::File(path)) if watch.concerns(&path) => {
-                            pending = Some(Instant::now())
+                            pending = Some((Instant::now(), "file change"))
                         }
                         Ok(Trigger::File(_)) => {}
                         Ok(Trigger::Signal) => {
-                            let _ = supervisor.reload("SIGHUP");
-                            watch.update(&supervisor.watched_paths());
+                            // A file change still waiting stays pending, as before.
+                            pending = reload(&supervisor, &mut watch, "SIGHUP").or(pending);
                         }
                         Ok(Trigger::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                         Err(RecvTimeoutError::Timeout) => {
-                            if pending.take().is_some() {
-                                let _ = supervisor.reload("file change");
-                                watch.update(&supervisor.watched_paths());
+                            if let Some((_, trigger)) = pending.take() {
+                                pending = reload(&supervisor, &mut watch, trigger);
                             }
                         }
                     }
@@ -109,6 +110,26 @@ impl Drop for Triggers {
             let _ = t.join();
         }
     }
+}
+
+/// Reloads, then watches what the new generation names. When another reload (say, from
+/// `POST /reload`) is running, returns the trigger to try again after `DEBOUNCE`: that
+/// reload may have read the files before this change.
+fn reload<'a>(
+    supervisor: &Arc<Supervisor>,
+    watch: &mut Watch,
+    trigger: &'a str,
+) -> Option<(Instant, &'a str)> {
+    let Some(permit) = supervisor.try_begin_reload() else {
+        tracing::debug!(
+            trigger,
+            "a reload is already in progress; trying again shortly"
+        );
+        return Some((Instant::now(), trigger));
+    };
+    let _ = permit.reload(trigger);
+    watch.update(&supervisor.watched_paths());
+    None
 }
 
 /// The watched files. Their directories are watched, not the files, because editors and
