@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{events, hostile, wasm, weir, weir_within, Pipeline};
+use support::{events, hostile, stopped_after, wasm, weir, weir_within, Pipeline};
 
 /// A generous bound for runs that must not hang (the machine is small and shared).
 const NO_HANG: Duration = Duration::from_secs(60);
@@ -21,6 +21,14 @@ fn raw(policy: &str, mode: &str, n: u64, text: &str, limits: &str) -> String {
          [plugins.limits]\nmemory_mib = 256\ndeadline_ms = 200\n{limits}\n\
          [plugins.config]\nmode = \"{mode}\"\nn = {n}\ntext = {text:?}\n",
         wasm("weir-raw-hostile")
+    )
+}
+
+/// A file pipeline over `events` numbered events through the raw plugin, fail-closed.
+fn raw_pipeline(events: usize, mode: &str, n: u64) -> Pipeline {
+    Pipeline::new(
+        &support::events(events, &[]),
+        &raw("fail-closed", mode, n, "", ""),
     )
 }
 
@@ -49,11 +57,16 @@ fn reasons(p: &Pipeline) -> Vec<String> {
         .collect()
 }
 
+/// The `id`s of the dead-lettered events, read from the front of their text (the tests'
+/// events start with it): some are nested far too deep to parse.
 fn dead_ids(p: &Pipeline) -> Vec<u64> {
     p.dead()
         .iter()
-        .filter_map(|d| serde_json::from_str::<Value>(d["event"].as_str()?).ok())
-        .filter_map(|e| e["id"].as_u64())
+        .filter_map(|d| {
+            let rest = d["event"].as_str()?.strip_prefix(r#"{"id":"#)?;
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
         .collect()
 }
 
@@ -143,7 +156,7 @@ fn item3_a_reply_setting_a_45000_segment_path_fails_the_batch_naming_the_plugin(
         ("deep-path", 200, nesting),
         ("deep-json", 200, nesting),
     ] {
-        let p = Pipeline::new(&events(6, &[]), &raw("fail-closed", mode, n, "", ""));
+        let p = raw_pipeline(6, mode, n);
         run(&p);
         assert!(p.output().is_empty(), "{mode}");
         let reasons = reasons(&p);
@@ -161,50 +174,52 @@ fn item3_a_reply_setting_a_45000_segment_path_fails_the_batch_naming_the_plugin(
     }
 }
 
-/// The `stopped after N ms` figure of a deadline reason.
-fn stopped_after(reason: &str) -> u64 {
-    reason
-        .split("stopped after ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no elapsed time in {reason:?}"))
-}
-
 #[test]
-fn item4_a_plugin_sleeping_20_s_is_stopped_at_its_deadline_with_or_without_a_clock() {
-    for grants in ["", "[plugins.grants]\nclock = true\n"] {
-        let entry = raw("fail-closed", "sleep", 20_000, "", "")
-            .replace("[plugins.config]", &format!("{grants}[plugins.config]"));
-        let p = Pipeline::new(&events(2, &[]), &entry);
-        run(&p);
-        let reasons = reasons(&p);
-        assert_eq!(reasons.len(), 2, "{grants:?}");
-        for r in &reasons {
-            assert!(
-                r.contains("exceeded its CPU deadline of 200 ms"),
-                "{grants:?}: {r}"
-            );
-            // A generous bound on a noisy machine; before, it was 20,001 ms.
-            assert!(stopped_after(r) < 5_000, "{grants:?}: {r}");
-        }
+fn item4_a_plugin_sleeping_an_hour_is_stopped_at_its_deadline_or_wakes_at_once() {
+    // Without a clock the plugin cannot tell time, so its sleep ends at once.
+    let p = raw_pipeline(2, "sleep", 3_600_000);
+    run(&p);
+    assert_eq!(ids(&p.output()), [0, 1]);
+    // With one, the sleep is cut at the deadline and the call fails as over it.
+    let entry = raw("fail-closed", "sleep", 3_600_000, "", "").replace(
+        "[plugins.config]",
+        "[plugins.grants]\nclock = true\n[plugins.config]",
+    );
+    let p = Pipeline::new(&events(2, &[]), &entry);
+    run(&p);
+    let reasons = reasons(&p);
+    assert_eq!(reasons.len(), 2);
+    for r in &reasons {
+        assert!(r.contains("exceeded its CPU deadline of 200 ms"), "{r}");
+        // A generous bound on a noisy machine; before, the call took the whole hour.
+        assert!(stopped_after(r) < 5_000, "{r}");
     }
 }
 
 #[test]
-fn item4_a_plugin_sleeping_in_init_fails_check_at_the_init_deadline() {
-    let entry = raw(
-        "fail-closed",
-        "init-sleep",
-        3_600_000,
-        "",
-        "init_deadline_ms = 300",
+fn item4_a_plugin_sleeping_in_init_is_stopped_at_the_init_deadline() {
+    let check = |grants: &str| {
+        let entry = raw(
+            "fail-closed",
+            "init-sleep",
+            3_600_000,
+            "",
+            "init_deadline_ms = 300",
+        )
+        .replace("[plugins.config]", &format!("{grants}[plugins.config]"));
+        let p = Pipeline::new(&[], &entry);
+        weir_within(
+            &["check", "--config", &p.config().display().to_string()],
+            NO_HANG,
+        )
+    };
+    let out = check("");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    let p = Pipeline::new(&[], &entry);
-    let out = weir_within(
-        &["check", "--config", &p.config().display().to_string()],
-        NO_HANG,
-    );
+    let out = check("[plugins.grants]\nclock = true\n");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -276,37 +291,31 @@ fn item6_one_poison_event_follows_the_policy_and_its_batch_mates_do_not() {
 #[test]
 fn item7_a_megabyte_error_is_cut_to_4_kib_per_dead_letter() {
     for mode in ["error", "log-error-trap"] {
-        let p = Pipeline::new(
-            &events(40, &[]),
-            &raw("fail-closed", mode, 1_000_000, "", ""),
-        );
+        let p = raw_pipeline(40, mode, 1_000_000);
         run(&p);
         let reasons = reasons(&p);
         assert_eq!(reasons.len(), 40, "{mode}");
         for r in &reasons {
-            assert!(r.len() < 4200, "{mode}: {} bytes", r.len());
+            assert!(r.len() < 4500, "{mode}: {} bytes", r.len());
             assert!(
                 r.contains("… (truncated: 1000000 bytes in all)"),
                 "{mode}: {}",
                 &r[..80]
             );
         }
-        let size = std::fs::metadata(p.dir.path().join("dead.ndjson")).map(|m| m.len());
-        assert!(
-            size.unwrap_or(0) < 400_000,
-            "{mode}: dead-letter file {size:?}"
-        );
+        let size = std::fs::metadata(p.dir.path().join("dead.ndjson")).map_or(0, |m| m.len());
+        assert!(size < 400_000, "{mode}: dead-letter file of {size} bytes");
     }
 }
 
 #[test]
 fn item8_80000_tags_on_one_event_are_refused_and_1000_are_applied_once_each() {
-    let p = Pipeline::new(&events(8, &[]), &raw("fail-closed", "tags", 80_000, "", ""));
+    let p = raw_pipeline(8, "tags", 80_000);
     run(&p);
     assert_eq!(dead_ids(&p), [0], "only the event with the tags");
     assert!(reasons(&p)[0].contains("edits for one event over the limit of 1024"));
     assert_eq!(ids(&p.output()), [1, 2, 3, 4, 5, 6, 7]);
-    let p = Pipeline::new(&events(2, &[]), &raw("fail-closed", "tags", 1_000, "", ""));
+    let p = raw_pipeline(2, "tags", 1_000);
     run(&p);
     let out = p.output();
     let tags = out[0]["tags"].as_array().map(Vec::len);
@@ -315,10 +324,7 @@ fn item8_80000_tags_on_one_event_are_refused_and_1000_are_applied_once_each() {
 
 #[test]
 fn item9_a_flood_of_decisions_and_a_huge_manifest_are_refused_early() {
-    let p = Pipeline::new(
-        &events(4, &[]),
-        &raw("fail-closed", "keep-flood", 10_000_000, "", ""),
-    );
+    let p = raw_pipeline(4, "keep-flood", 10_000_000);
     run(&p);
     assert_eq!(reasons(&p).len(), 4);
     assert!(
@@ -342,10 +348,7 @@ fn item9_a_flood_of_decisions_and_a_huge_manifest_are_refused_early() {
 
 #[test]
 fn item10_distinct_counter_names_are_capped_and_the_overflow_counted() {
-    let p = Pipeline::new(
-        &events(300, &[]),
-        &raw("fail-closed", "counters", 0, "", ""),
-    );
+    let p = raw_pipeline(300, "counters", 0);
     let out = run(&p);
     let summary = String::from_utf8_lossy(&out.stderr);
     let names = summary
@@ -361,10 +364,7 @@ fn item10_distinct_counter_names_are_capped_and_the_overflow_counted() {
 
 #[test]
 fn item11_an_event_a_plugin_blows_up_is_dead_lettered_at_the_output() {
-    let p = Pipeline::new(
-        &events(2, &[]),
-        &raw("fail-closed", "big-output", 3_000_000, "", ""),
-    );
+    let p = raw_pipeline(2, "big-output", 3_000_000);
     run(&p);
     assert!(p.output().is_empty());
     let dead = p.dead();
@@ -430,10 +430,7 @@ fn item13_plugin_log_lines_cannot_forge_host_lines_and_suppression_is_shown() {
 
 #[test]
 fn item13_a_shadow_stack_overflow_is_named() {
-    let p = Pipeline::new(
-        &events(1, &[]),
-        &raw("fail-closed", "stack-overflow", 0, "", ""),
-    );
+    let p = raw_pipeline(1, "stack-overflow", 0);
     run(&p);
     let reason = &reasons(&p)[0];
     assert!(reason.contains("stack overflow"), "{reason}");

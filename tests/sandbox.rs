@@ -53,12 +53,7 @@ fn an_infinite_loop_is_stopped_by_its_deadline() {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let after: u64 = reason
-        .split("stopped after ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .expect("elapsed in reason");
+    let after = support::stopped_after(&reason);
     assert!(after < 2_000, "stopped only after {after} ms: {reason}");
 }
 

@@ -82,12 +82,17 @@ impl Pipeline {
     /// As [`Pipeline::new`], with `settings` (TOML lines) added to `[pipeline]`.
     pub fn with_settings(input: &[String], settings: &str, plugins: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let batch = if settings.contains("batch_size") {
+            ""
+        } else {
+            "batch_size = 4\n"
+        };
         std::fs::write(dir.path().join("in.ndjson"), input.join("\n")).expect("write input");
         let cache = root().join("target/test-compile-cache");
         let config = format!(
             "[source]\ntype = \"file\"\npath = \"in.ndjson\"\n\n[sink]\ntype = \"file\"\npath = \"out.ndjson\"\nroute_field = \"route\"\n\n\
              [dead_letter]\ntype = \"file\"\npath = \"dead.ndjson\"\n\n[engine]\ncache_dir = {cache:?}\n\n\
-             [pipeline]\nbatch_size = 4\nworkers = 1\n{settings}\n\n{plugins}\n"
+             [pipeline]\n{batch}workers = 1\n{settings}\n\n{plugins}\n"
         );
         std::fs::write(dir.path().join("pipeline.toml"), config).expect("write config");
         Pipeline { dir }
@@ -129,9 +134,16 @@ pub fn weir(args: &[&str]) -> Output {
 
 pub fn read_ndjson(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .map(|l| serde_json::from_str(l).expect("valid JSON line"))
-        .collect()
+    text.lines().map(parse_deep).collect()
+}
+
+/// Parses one JSON text without serde_json's nesting limit of 128: Weir may be
+/// configured to pass deeper events.
+pub fn parse_deep(text: &str) -> serde_json::Value {
+    use serde::Deserialize;
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.disable_recursion_limit();
+    serde_json::Value::deserialize(&mut de).expect("valid JSON line")
 }
 
 /// `n` events numbered by `id`; those in `boom` carry `"boom": true`.
@@ -304,4 +316,14 @@ pub fn weir_within(args: &[&str], limit: Duration) -> Output {
         stdout: out.join().unwrap_or_default(),
         stderr: err.join().unwrap_or_default(),
     }
+}
+
+/// The `stopped after N ms` figure of a deadline reason.
+pub fn stopped_after(reason: &str) -> u64 {
+    reason
+        .split("stopped after ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no elapsed time in {reason:?}"))
 }

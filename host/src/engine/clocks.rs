@@ -54,12 +54,18 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// A pollable for a sleep of `wait`, cut to the current call's deadline.
+/// A pollable for a sleep of `wait`, cut to the current call's deadline. A sleep past
+/// the deadline marks the call as over it (`overslept`): it fails as a deadline, even
+/// if the guest returns before the next epoch check would have stopped it.
 fn sleep(state: &mut PluginState, wait: Duration) -> wasmtime::Result<Resource<DynPollable>> {
     let until = match state.monotonic() {
         Some(_) => {
-            let wanted = Instant::now().checked_add(wait).unwrap_or(state.deadline);
-            Some(tokio::time::Instant::from_std(wanted.min(state.deadline)))
+            let wanted = Instant::now().checked_add(wait);
+            if wanted.is_none_or(|w| w > state.deadline) {
+                state.overslept = true;
+            }
+            let until = wanted.map_or(state.deadline, |w| w.min(state.deadline));
+            Some(tokio::time::Instant::from_std(until))
         }
         None => None,
     };

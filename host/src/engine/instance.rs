@@ -71,6 +71,13 @@ impl PluginInstance {
             .weir_filter_filter()
             .call_init(&mut store, &plugin.init_json);
         store.data_mut().end_call();
+        if store.data().overslept {
+            let failure = PluginFailure::Deadline {
+                limit_ms: limits.init_deadline_ms,
+                after_ms: started.elapsed().as_millis() as u64,
+            };
+            return Err(PluginFailure::Start(format!("init {failure}")));
+        }
         let manifest = match init {
             Ok(Ok(m)) => m,
             Ok(Err(message)) => return Err(PluginFailure::Config(cut(&message))),
@@ -107,6 +114,12 @@ impl PluginInstance {
             .weir_filter_filter()
             .call_process(&mut self.store, self.batch.as_bytes());
         self.store.data_mut().end_call();
+        if self.store.data().overslept {
+            return Err(PluginFailure::Deadline {
+                limit_ms: limits.deadline_ms,
+                after_ms: started.elapsed().as_millis() as u64,
+            });
+        }
         match result {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(message)) => Err(PluginFailure::Error(cut(&message))),

@@ -27,6 +27,8 @@ pub struct PluginState {
     pub last_error: Option<String>,
     /// When the current call must be over: sleeps the guest asks for end by then.
     pub deadline: Instant,
+    /// Set when the guest asked to sleep past `deadline` during the current call.
+    pub overslept: bool,
     /// The monotonic clock of a plugin granted clocks; without one its sleeps end at once.
     clock: Option<RealClock>,
     /// Custom counter additions of the current call, added to the plugin's counters
@@ -65,6 +67,7 @@ impl PluginState {
             cap,
             last_error: None,
             deadline: Instant::now(),
+            overslept: false,
             clock: parts.clock,
             counts: Vec::new(),
             name: parts.name,
@@ -86,6 +89,7 @@ impl PluginState {
         self.cap.hit = false;
         self.last_error = None;
         self.deadline = Instant::now() + allowed;
+        self.overslept = false;
     }
 
     /// The plugin's monotonic clock, when it was granted clocks.
