@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 
 use crate::limits::DEFAULT_MAX_DEPTH;
 use crate::path::Path;
-use crate::scan::nesting_depth;
+use crate::scan::{may_have_surrogate_escape, scan_container};
 use crate::walk::{write_compact, Elements, Members};
 
 /// A JSON object event: its original text plus its top-level fields, in order.
@@ -82,6 +82,11 @@ pub enum Rejection {
         /// The limit in force.
         limit: usize,
     },
+    /// An object with an empty key: no field path can name it, so a plugin could not
+    /// edit or remove it (a secret below it would pass redaction), and Elasticsearch
+    /// refuses empty field names anyway.
+    #[error("has an empty key (`\"\": …`), which no field path can name")]
+    EmptyKey,
 }
 
 /// A value inside a [`Doc`], for reading.
@@ -110,7 +115,7 @@ impl Doc {
         // for 40,000 fields; wider events grow as they need.
         let room = (text.len() / 24 + 8).min(64);
         let (mut hashes, mut fields) = (Vec::with_capacity(room), Vec::with_capacity(room));
-        let mut too_deep = false;
+        let mut refused = None;
         let parsed = {
             let mut de = serde_json::Deserializer::from_str(&text);
             de.deserialize_map(TopLevel {
@@ -119,21 +124,26 @@ impl Doc {
                 hashes: &mut hashes,
                 fields: &mut fields,
                 value_depth: max_depth.saturating_sub(1),
-                too_deep: &mut too_deep,
+                refused: &mut refused,
             })
             .and_then(|()| de.end())
+            .and_then(|()| check_surrogates(&text))
         };
-        match parsed {
-            Ok(()) => Ok(Doc {
+        match (parsed, refused) {
+            (Ok(()), _) => Ok(Doc {
                 text,
                 hashes,
                 fields,
             }),
-            Err(_) if too_deep => Err(NotAnObject {
+            (Err(_), Some(Refused::TooDeep)) => Err(NotAnObject {
                 text,
                 reason: Rejection::TooDeep { limit: max_depth },
             }),
-            Err(error) => Err(NotAnObject {
+            (Err(_), Some(Refused::EmptyKey)) => Err(NotAnObject {
+                text,
+                reason: Rejection::EmptyKey,
+            }),
+            (Err(error), None) => Err(NotAnObject {
                 text,
                 reason: Rejection::Json(error),
             }),
@@ -412,8 +422,29 @@ struct TopLevel<'a> {
     fields: &'a mut Vec<Field>,
     /// How deep a field's value may nest.
     value_depth: usize,
-    /// Set when a value nests deeper, before the parse is abandoned.
-    too_deep: &'a mut bool,
+    /// Why the parse was abandoned, when it was for something serde_json accepts.
+    refused: &'a mut Option<Refused>,
+}
+
+/// What a [`TopLevel`] walk refused that serde_json alone would accept.
+#[derive(Debug, Clone, Copy)]
+enum Refused {
+    TooDeep,
+    EmptyKey,
+}
+
+/// serde_json passes `\uD800`-style escapes through unchecked when it only validates; a
+/// lone half of a surrogate pair cannot be decoded into a string, so the host would send
+/// such a field to a plugin as absent (an email left unmasked). The few events that may
+/// hold one are parsed in full, which refuses a lone one with its line and column.
+fn check_surrogates(text: &str) -> Result<(), serde_json::Error> {
+    if !may_have_surrogate_escape(text) {
+        return Ok(());
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    // Depth was checked on the way here.
+    de.disable_recursion_limit();
+    Json::deserialize(&mut de).map(drop)
 }
 
 impl<'de> Visitor<'de> for TopLevel<'_> {
@@ -431,11 +462,21 @@ impl<'de> Visitor<'de> for TopLevel<'_> {
         let mut seen = 0u64;
         while let Some((key, value)) = map.next_entry::<KeyRef<'de>, &'de RawValue>()? {
             let raw = value.get();
-            if matches!(raw.as_bytes().first(), Some(b'{' | b'['))
-                && nesting_depth(raw, self.value_depth) > self.value_depth
-            {
-                *self.too_deep = true;
-                return Err(de::Error::custom("nested too deep"));
+            let refused = if key.0.is_empty() {
+                Some(Refused::EmptyKey)
+            } else if matches!(raw.as_bytes().first(), Some(b'{' | b'[')) {
+                let scan = scan_container(raw, self.value_depth);
+                if scan.depth > self.value_depth {
+                    Some(Refused::TooDeep)
+                } else {
+                    scan.empty_key.then_some(Refused::EmptyKey)
+                }
+            } else {
+                None
+            };
+            if refused.is_some() {
+                *self.refused = refused;
+                return Err(de::Error::custom("refused"));
             }
             let value = {
                 let (start, end) = span(value.get());
@@ -532,7 +573,13 @@ mod tests {
             ),
             _ => Json::Object(
                 (0..rng.below(5))
-                    .map(|_| (random_text(rng), random_value(rng, depth - 1)))
+                    // Never an empty key: Doc refuses those (tested on their own).
+                    .map(|_| {
+                        (
+                            format!("k{}", random_text(rng)),
+                            random_value(rng, depth - 1),
+                        )
+                    })
                     .collect(),
             ),
         }
@@ -627,13 +674,37 @@ mod tests {
             let text = mutate(&loosen(&object.to_string(), &mut rng), &mut rng);
             let ours = Doc::parse(text.clone());
             // Validity by serde_json's grammar alone (`IgnoredAny` values: numbers are
-            // checked, not converted, so `1e999` is valid as JSON says it is).
+            // checked, not converted, so `1e999` is valid as JSON says it is)...
             let valid = serde_json::from_str::<
                 std::collections::BTreeMap<String, serde::de::IgnoredAny>,
             >(&text);
+            // ...less what Doc refuses on purpose: an empty key anywhere, and strings that
+            // cannot be decoded (a lone half of a surrogate pair), each checked here
+            // against serde_json's own tree.
+            let tree = serde_json::from_str::<Json>(&text);
+            let refused = match &ours {
+                Err(NotAnObject {
+                    reason: Rejection::EmptyKey,
+                    ..
+                }) => {
+                    // Refused at the key, before the rest was read: invalid or not.
+                    assert!(tree.as_ref().map_or(true, has_empty_key), "{text:?}");
+                    true
+                }
+                Err(NotAnObject {
+                    reason: Rejection::Json(e),
+                    ..
+                }) if valid.is_ok() => {
+                    // Past the grammar, only what decoding the strings refuses.
+                    let theirs = tree.as_ref().err().map(|e| e.to_string());
+                    assert_eq!(theirs, Some(e.to_string()), "{text:?}");
+                    true
+                }
+                _ => false,
+            };
             assert_eq!(
                 ours.is_ok(),
-                valid.is_ok(),
+                valid.is_ok() && !refused,
                 "{text:?}: ours {:?}, serde_json {:?}",
                 ours.as_ref().err().map(|e| &e.reason),
                 valid.as_ref().err()
@@ -657,6 +728,14 @@ mod tests {
             accepted > 1000 && rejected > 1000,
             "{accepted} accepted, {rejected} rejected"
         );
+    }
+
+    fn has_empty_key(v: &Json) -> bool {
+        match v {
+            Json::Object(map) => map.iter().any(|(k, v)| k.is_empty() || has_empty_key(v)),
+            Json::Array(items) => items.iter().any(has_empty_key),
+            _ => false,
+        }
     }
 
     #[test]
@@ -789,6 +868,24 @@ mod tests {
         let out = written(&d);
         assert!(!out.contains("password"), "{}", &out[..60]);
         assert!(out.starts_with(r#"{"ctx":{"deep":[[["#));
+    }
+
+    #[test]
+    fn empty_keys_and_lone_surrogates_are_refused_and_pairs_accepted() {
+        for text in [
+            r#"{"":1}"#,
+            r#"{"a":{"":{"password":"p"}}}"#,
+            r#"{"a":[{"" :1}]}"#,
+        ] {
+            let err = Doc::parse(text.into()).unwrap_err();
+            assert!(matches!(err.reason, Rejection::EmptyKey), "{text}: {err}");
+        }
+        assert!(Doc::parse(r#"{"a":"","b":[""]}"#.into()).is_ok());
+        let err = Doc::parse(r#"{"a":"x\udc00"}"#.into()).unwrap_err();
+        assert!(err.to_string().contains("surrogate"), "{err}");
+        assert!(Doc::parse(r#"{"a":{"b":"\ud83d"}}"#.into()).is_err());
+        let pair = doc(r#"{"a":"\ud83d\ude00"}"#);
+        assert_eq!(pair.get("a").and_then(Node::as_str).as_deref(), Some("😀"));
     }
 
     #[test]
