@@ -1,1 +1,465 @@
+//! What an attacker would send, one test each: hostile log lines, and replies from a
+//! plugin written straight against the WIT contract (`tests/fixtures/raw-hostile`), which
+//! the SDK would never produce. Each test asserts the host survives, the right events
+//! follow the policy, and the reason names the plugin and what was wrong. The numbers
+//! in the names are the items of issue #13.
 
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::{events, hostile, stopped_after, wasm, weir, weir_within, Pipeline};
+
+/// A generous bound for runs that must not hang (the machine is small and shared).
+const NO_HANG: Duration = Duration::from_secs(60);
+
+/// The raw plugin's `[[plugins]]` entry.
+fn raw(policy: &str, mode: &str, n: u64, text: &str, limits: &str) -> String {
+    format!(
+        "[[plugins]]\nname = \"raw\"\npath = {:?}\non_error = \"{policy}\"\n\
+         [plugins.limits]\nmemory_mib = 256\ndeadline_ms = 200\n{limits}\n\
+         [plugins.config]\nmode = \"{mode}\"\nn = {n}\ntext = {text:?}\n",
+        wasm("weir-raw-hostile")
+    )
+}
+
+/// A file pipeline over `events` numbered events through the raw plugin, fail-closed.
+fn raw_pipeline(events: usize, mode: &str, n: u64) -> Pipeline {
+    Pipeline::new(
+        &support::events(events, &[]),
+        &raw("fail-closed", mode, n, "", ""),
+    )
+}
+
+fn run(p: &Pipeline) -> std::process::Output {
+    let out = weir_within(
+        &["run", "--config", &p.config().display().to_string()],
+        NO_HANG,
+    );
+    assert!(
+        out.status.success(),
+        "weir run failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn ids(values: &[Value]) -> Vec<u64> {
+    values.iter().filter_map(|v| v["id"].as_u64()).collect()
+}
+
+fn reasons(p: &Pipeline) -> Vec<String> {
+    p.dead()
+        .iter()
+        .map(|d| d["reason"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The `id`s of the dead-lettered events, read from the front of their text (the tests'
+/// events start with it): some are nested far too deep to parse.
+fn dead_ids(p: &Pipeline) -> Vec<u64> {
+    p.dead()
+        .iter()
+        .filter_map(|d| {
+            let rest = d["event"].as_str()?.strip_prefix(r#"{"id":"#)?;
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .collect()
+}
+
+fn nested(levels: usize) -> String {
+    format!("{}1{}", "[".repeat(levels), "]".repeat(levels))
+}
+
+#[test]
+fn item1_a_line_nested_20000_deep_is_dead_lettered_not_a_crash() {
+    let deep_array = format!(r#"{{"id":1,"payload":{}}}"#, nested(20_000));
+    let deep_object = format!(
+        r#"{{"id":2,"context":{}1{}}}"#,
+        r#"{"a":"#.repeat(20_000),
+        "}".repeat(20_000)
+    );
+    assert!(deep_array.len() < 45_000, "far under max_event_bytes");
+    let input = [
+        json!({"id": 0}).to_string(),
+        deep_array,
+        deep_object,
+        json!({"id": 3}).to_string(),
+    ];
+    // redact searches every event for secret keys at any depth: the walk that overflowed.
+    let redact = format!(
+        "[[plugins]]\nname = \"redact\"\npath = {:?}\n",
+        wasm("weir-redact")
+    );
+    let p = Pipeline::new(&input, &redact);
+    run(&p);
+    assert_eq!(ids(&p.output()), [0, 3]);
+    assert_eq!(dead_ids(&p), [1, 2]);
+    for reason in reasons(&p) {
+        assert_eq!(
+            reason,
+            "event nests objects and arrays deeper than 128 levels (the limit is `pipeline.max_depth`)"
+        );
+    }
+    let input_file = p.dir.path().join("in.ndjson");
+    let config = p.config().display().to_string();
+    let test = weir_within(
+        &[
+            "test",
+            "--config",
+            &config,
+            "--input",
+            &input_file.display().to_string(),
+        ],
+        NO_HANG,
+    );
+    assert!(
+        test.status.success(),
+        "{}",
+        String::from_utf8_lossy(&test.stderr)
+    );
+    assert!(String::from_utf8_lossy(&test.stdout).contains("deeper than 128 levels"));
+}
+
+#[test]
+fn item1_the_nesting_limit_is_configurable_and_checked() {
+    let input = [format!(r#"{{"id":0,"d":{}}}"#, nested(300))];
+    let p = Pipeline::with_settings(&input, "max_depth = 400", "");
+    run(&p);
+    assert_eq!(
+        ids(&p.output()),
+        [0],
+        "within a raised limit the event passes"
+    );
+    let p = Pipeline::with_settings(&[], "max_depth = 5000", "");
+    let out = weir(&["check", "--config", &p.config().display().to_string()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pipeline.max_depth: must be from 1 to 1024"),
+        "{err}"
+    );
+}
+
+#[test]
+fn item3_a_reply_setting_a_45000_segment_path_fails_the_batch_naming_the_plugin() {
+    let nesting = "nesting of an edit (path segments plus the value's depth) over the limit of 128";
+    for (mode, n, why) in [
+        (
+            "deep-path",
+            45_000,
+            "field path (bytes) over the limit of 1024",
+        ),
+        ("deep-path", 200, nesting),
+        ("deep-json", 200, nesting),
+    ] {
+        let p = raw_pipeline(6, mode, n);
+        run(&p);
+        assert!(p.output().is_empty(), "{mode}");
+        let reasons = reasons(&p);
+        assert_eq!(
+            reasons.len(),
+            6,
+            "{mode} {n}: every event followed the policy"
+        );
+        for r in reasons {
+            assert!(
+                r.starts_with("plugin `raw` sent a malformed reply: event ") && r.contains(why),
+                "{mode} {n}: {r}"
+            );
+        }
+    }
+}
+
+#[test]
+fn item4_a_plugin_sleeping_an_hour_is_stopped_at_its_deadline_or_wakes_at_once() {
+    // Without a clock the plugin cannot tell time, so its sleep ends at once.
+    let p = raw_pipeline(2, "sleep", 3_600_000);
+    run(&p);
+    assert_eq!(ids(&p.output()), [0, 1]);
+    // With one, the sleep is cut at the deadline and the call fails as over it.
+    let entry = raw("fail-closed", "sleep", 3_600_000, "", "").replace(
+        "[plugins.config]",
+        "[plugins.grants]\nclock = true\n[plugins.config]",
+    );
+    let p = Pipeline::new(&events(2, &[]), &entry);
+    run(&p);
+    let reasons = reasons(&p);
+    assert_eq!(reasons.len(), 2);
+    for r in &reasons {
+        assert!(r.contains("exceeded its CPU deadline of 200 ms"), "{r}");
+        // A generous bound on a noisy machine; before, the call took the whole hour.
+        assert!(stopped_after(r) < 5_000, "{r}");
+    }
+}
+
+#[test]
+fn item4_a_plugin_sleeping_in_init_is_stopped_at_the_init_deadline() {
+    let check = |grants: &str| {
+        let entry = raw(
+            "fail-closed",
+            "init-sleep",
+            3_600_000,
+            "",
+            "init_deadline_ms = 300",
+        )
+        .replace("[plugins.config]", &format!("{grants}[plugins.config]"));
+        let p = Pipeline::new(&[], &entry);
+        weir_within(
+            &["check", "--config", &p.config().display().to_string()],
+            NO_HANG,
+        )
+    };
+    let out = check("");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = check("[plugins.grants]\nclock = true\n");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("plugin `raw`") && err.contains("init exceeded its CPU deadline of 300 ms"),
+        "{err}"
+    );
+}
+
+#[test]
+fn item5_a_secret_beside_deep_nesting_never_reaches_the_output() {
+    let line = format!(
+        r#"{{"id":0,"context":{{"password":"hunter2","deep":{}}}}}"#,
+        nested(200)
+    );
+    let redact = format!(
+        "[[plugins]]\nname = \"redact\"\npath = {:?}\n",
+        wasm("weir-redact")
+    );
+    // Over the default limit: refused at decode, whole.
+    let p = Pipeline::new(std::slice::from_ref(&line), &redact);
+    run(&p);
+    assert!(p.output().is_empty());
+    assert!(reasons(&p)[0].contains("deeper than 128 levels"));
+    // Within a raised limit: parsed, not turned into a string, and the remove applies.
+    let p = Pipeline::with_settings(&[line], "max_depth = 256", &redact);
+    run(&p);
+    let out = p.output();
+    assert_eq!(ids(&out), [0]);
+    assert!(
+        out[0]["context"].is_object(),
+        "{}",
+        &out[0].to_string()[..80]
+    );
+    assert!(!out[0].to_string().contains("hunter2"));
+}
+
+#[test]
+fn fuzzed_a_secret_below_an_empty_key_or_beside_a_lone_surrogate_never_reaches_the_output() {
+    // Found by `fuzz/` (doc_parse): below an empty key a found secret got the path of
+    // another field, and a lone surrogate made a read field arrive as absent.
+    let input = [
+        r#"{"id":0,"":{"password":"hunter2"}}"#.to_owned(),
+        r#"{"id":1,"ctx":{"":{"password":"hunter2"}}}"#.to_owned(),
+        r#"{"id":2,"email":"mario.rossi@example.com \udc00","password":"hunter2"}"#.to_owned(),
+        r#"{"id":3,"msg":"\ud83d\ude00","password":"hunter2"}"#.to_owned(),
+    ];
+    let redact = format!(
+        "[[plugins]]\nname = \"redact\"\npath = {:?}\n",
+        wasm("weir-redact")
+    );
+    let p = Pipeline::new(&input, &redact);
+    run(&p);
+    let out = p.output();
+    assert_eq!(ids(&out), [3], "a valid surrogate pair passes");
+    assert!(!serde_json::to_string(&out)
+        .unwrap_or_default()
+        .contains("hunter2"));
+    assert_eq!(dead_ids(&p), [0, 1, 2]);
+    let reasons = reasons(&p);
+    assert!(reasons[0].contains("has an empty key"), "{}", reasons[0]);
+    assert!(reasons[1].contains("has an empty key"), "{}", reasons[1]);
+    assert!(reasons[2].contains("surrogate"), "{}", reasons[2]);
+}
+
+#[test]
+fn item6_one_poison_event_follows_the_policy_and_its_batch_mates_do_not() {
+    // 300 events, batches of 256: the poison event (a deadline) sits in the first.
+    let input = events(300, &[77]);
+    for policy in ["fail-closed", "fail-open"] {
+        let p = Pipeline::with_settings(
+            &input,
+            "batch_size = 256",
+            &hostile("bad", policy, "mode = \"loop\""),
+        );
+        run(&p);
+        let out = p.output();
+        let seen: Vec<u64> = out
+            .iter()
+            .filter(|e| e["seen_by"] == "bad")
+            .filter_map(|e| e["id"].as_u64())
+            .collect();
+        let expected: Vec<u64> = (0..300).filter(|i| *i != 77).collect();
+        assert_eq!(
+            seen, expected,
+            "{policy}: the others were processed normally"
+        );
+        if policy == "fail-closed" {
+            assert_eq!(dead_ids(&p), [77]);
+            assert!(reasons(&p)[0].contains("plugin `bad` exceeded its CPU deadline"));
+        } else {
+            assert!(p.dead().is_empty());
+            assert_eq!(ids(&out).len(), 300, "fail-open passes the poison event on");
+        }
+    }
+}
+
+#[test]
+fn item7_a_megabyte_error_is_cut_to_4_kib_per_dead_letter() {
+    for mode in ["error", "log-error-trap"] {
+        let p = raw_pipeline(40, mode, 1_000_000);
+        run(&p);
+        let reasons = reasons(&p);
+        assert_eq!(reasons.len(), 40, "{mode}");
+        for r in &reasons {
+            assert!(r.len() < 4500, "{mode}: {} bytes", r.len());
+            assert!(
+                r.contains("… (truncated: 1000000 bytes in all)"),
+                "{mode}: {}",
+                &r[..80]
+            );
+        }
+        let size = std::fs::metadata(p.dir.path().join("dead.ndjson")).map_or(0, |m| m.len());
+        assert!(size < 400_000, "{mode}: dead-letter file of {size} bytes");
+    }
+}
+
+#[test]
+fn item8_80000_tags_on_one_event_are_refused_and_1000_are_applied_once_each() {
+    let p = raw_pipeline(8, "tags", 80_000);
+    run(&p);
+    assert_eq!(dead_ids(&p), [0], "only the event with the tags");
+    assert!(reasons(&p)[0].contains("edits for one event over the limit of 1024"));
+    assert_eq!(ids(&p.output()), [1, 2, 3, 4, 5, 6, 7]);
+    let p = raw_pipeline(2, "tags", 1_000);
+    run(&p);
+    let out = p.output();
+    let tags = out[0]["tags"].as_array().map(Vec::len);
+    assert_eq!(tags, Some(1_000));
+}
+
+#[test]
+fn item9_a_flood_of_decisions_and_a_huge_manifest_are_refused_early() {
+    let p = raw_pipeline(4, "keep-flood", 10_000_000);
+    run(&p);
+    assert_eq!(reasons(&p).len(), 4);
+    assert!(
+        reasons(&p)[0].contains("decisions (one per event of the batch) over the limit of"),
+        "{}",
+        reasons(&p)[0]
+    );
+    let p = Pipeline::new(&[], &raw("fail-closed", "manifest", 100_000, "", ""));
+    let out = weir_within(
+        &["check", "--config", &p.config().display().to_string()],
+        NO_HANG,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("plugin `raw`")
+            && err.contains("the plugin's manifest declares reads: 100000, over the limit of 1024"),
+        "{err}"
+    );
+}
+
+#[test]
+fn item10_distinct_counter_names_are_capped_and_the_overflow_counted() {
+    let p = raw_pipeline(300, "counters", 0);
+    let out = run(&p);
+    let summary = String::from_utf8_lossy(&out.stderr);
+    let names = summary
+        .lines()
+        .filter(|l| l.trim_start().starts_with('c') && l.contains(" = "))
+        .count();
+    assert_eq!(names, 64, "{summary}");
+    assert!(
+        summary.contains("236 counter additions refused (at most 64 names)"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn item11_an_event_a_plugin_blows_up_is_dead_lettered_at_the_output() {
+    let p = raw_pipeline(2, "big-output", 3_000_000);
+    run(&p);
+    assert!(p.output().is_empty());
+    let dead = p.dead();
+    assert_eq!(dead.len(), 2);
+    assert_eq!(dead[0]["stage"], "sink");
+    let reason = dead[0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(
+            "after the chain, over the output limit of 2097152 (pipeline.max_output_bytes)"
+        ),
+        "{reason}"
+    );
+}
+
+#[test]
+fn item12_mmdb_refuses_a_symlink_out_of_its_granted_directory() {
+    let outside = tempfile::tempdir().expect("dir");
+    let grant = tempfile::tempdir().expect("dir");
+    let secret = outside.path().join("secret.mmdb");
+    std::fs::write(&secret, b"not for plugins").expect("write");
+    std::os::unix::fs::symlink(&secret, grant.path().join("link.mmdb")).expect("link");
+    let entry = raw("fail-closed", "mmdb-open", 0, "/geo/link.mmdb", "").replace(
+        "[plugins.config]",
+        &format!(
+            "[plugins.grants]\ndirs = {{ \"/geo\" = {:?} }}\n[plugins.config]",
+            grant.path()
+        ),
+    );
+    let p = Pipeline::new(&events(1, &[]), &entry);
+    run(&p);
+    let got = p.output()[0]["mmdb"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        got,
+        "refused: /geo/link.mmdb: leads outside its granted directory (through a symbolic link)"
+    );
+}
+
+#[test]
+fn item13_plugin_log_lines_cannot_forge_host_lines_and_suppression_is_shown() {
+    let text = "hello\nweir: FORGED line\rand more";
+    let entry = raw("fail-closed", "log", 50, text, "log_lines_per_second = 5");
+    let p = Pipeline::new(&events(4, &[]), &entry);
+    let out = run(&p);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr
+            .lines()
+            .any(|l| l.starts_with("weir: FORGED") || l.starts_with("and more")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(r"hello\nweir: FORGED line\rand more"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("45 log lines suppressed by the rate limit"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn item13_a_shadow_stack_overflow_is_named() {
+    let p = raw_pipeline(1, "stack-overflow", 0);
+    run(&p);
+    let reason = &reasons(&p)[0];
+    assert!(reason.contains("stack overflow"), "{reason}");
+}
