@@ -7,6 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use weir_wire::{BatchReader, BatchWriter, EventFields, Value};
 
 fuzz_target!(|data: &[u8]| {
+    weir_fuzz::handle_stack_overflow();
     let Ok(mut reader) = BatchReader::new(data) else {
         return;
     };

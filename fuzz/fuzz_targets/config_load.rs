@@ -23,6 +23,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 fuzz_target!(|data: &[u8]| {
+    weir_fuzz::handle_stack_overflow();
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

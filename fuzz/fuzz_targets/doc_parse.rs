@@ -26,6 +26,7 @@ const READS: [&str; 8] = [
 const FIND_KEYS: [&str; 4] = ["password", "token", "a", "b"];
 
 fuzz_target!(|data: &[u8]| {
+    weir_fuzz::handle_stack_overflow();
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

@@ -6,6 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    weir_fuzz::handle_stack_overflow();
     let Some((&n, reply)) = data.split_first() else {
         return;
     };

@@ -99,6 +99,7 @@ impl JsonIn {
 }
 
 fuzz_target!(|events: Vec<Event>| {
+    weir_fuzz::handle_stack_overflow();
     let mut w = ReplyWriter::default();
     for event in &events {
         for edit in &event.edits {

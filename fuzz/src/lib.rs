@@ -5,7 +5,39 @@
 pub mod limits;
 pub mod reply;
 
+use std::sync::Once;
+
 use weir_wire::doc::Doc;
+
+/// Makes libFuzzer's SIGSEGV handler run on a stack of its own, so that a stack overflow
+/// is reported as a crash with its input saved in `fuzz/artifacts/`, as under ASan.
+/// Without a sanitizer nothing sets up such a stack: the handler would fault on the
+/// exhausted stack and the process die of SIGSEGV, leaving no input. Every target calls
+/// this first; it acts once, after libFuzzer has installed its handlers.
+pub fn handle_stack_overflow() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        const SIZE: usize = 1 << 20;
+        let stack = Box::leak(vec![0u8; SIZE].into_boxed_slice());
+        let alt = libc::stack_t {
+            ss_sp: stack.as_mut_ptr().cast(),
+            ss_flags: 0,
+            ss_size: SIZE,
+        };
+        // SAFETY: `alt` describes a leaked buffer that lives as long as the process; the
+        // handler is libFuzzer's own, re-installed with one more flag.
+        unsafe {
+            if libc::sigaltstack(&alt, std::ptr::null_mut()) != 0 {
+                return;
+            }
+            let mut action: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(libc::SIGSEGV, std::ptr::null(), &mut action) == 0 {
+                action.sa_flags |= libc::SA_ONSTACK;
+                libc::sigaction(libc::SIGSEGV, &action, std::ptr::null_mut());
+            }
+        }
+    });
+}
 
 /// Writes `doc` and checks the output is what a sink may send on: valid JSON, one object,
 /// that parses back into a [`Doc`] writing exactly the same bytes (writing is idempotent).
