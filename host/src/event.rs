@@ -162,7 +162,7 @@ pub fn decode(raw: String, origin: Origin, limits: &EventLimits) -> Result<Event
         Err(failed) => failed,
     };
     let error = match failed.reason {
-        Rejection::TooDeep { .. } | Rejection::EmptyKey => {
+        Rejection::TooDeep { .. } | Rejection::EmptyKey | Rejection::LoneSurrogate { .. } => {
             let reason = format!("event {}", failed.reason);
             return Err(fail(failed.text, reason));
         }

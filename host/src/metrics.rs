@@ -52,10 +52,9 @@ pub fn plugin_batch_failed(plugin: &str) {
     counter!("weir_plugin_batch_failures_total", "plugin" => plugin.to_owned()).increment(1);
 }
 
-/// A plugin's own counter (`count` host call), added once per call.
-pub fn plugin_counter(plugin: &str, name: &str, delta: u64) {
+/// The series of a plugin's own counter (`count` host call), for its stats to keep.
+pub fn plugin_counter(plugin: &str, name: &str) -> metrics::Counter {
     counter!("weir_plugin_counter_total", "plugin" => plugin.to_owned(), "counter" => name.to_owned())
-        .increment(delta);
 }
 
 /// Custom counter additions refused by the cap on distinct names.

@@ -28,8 +28,9 @@ pub struct PluginStats {
     /// Additions to custom counters that were refused: past [`MAX_COUNTERS`] distinct
     /// names, or a name longer than [`MAX_COUNTER_NAME_BYTES`].
     pub counter_overflow: AtomicU64,
-    /// The plugin's own counters (`count` host call), at most [`MAX_COUNTERS`].
-    pub custom: Mutex<BTreeMap<String, u64>>,
+    /// The plugin's own counters (`count` host call), at most [`MAX_COUNTERS`], each
+    /// with its `/metrics` series (looked up once, not per call).
+    pub custom: Mutex<BTreeMap<String, (u64, metrics::Counter)>>,
 }
 
 /// Distinct custom counter names one plugin may keep: each is a line in the summary and
@@ -61,16 +62,17 @@ impl PluginStats {
         for (name, delta) in deltas {
             let known = map.len();
             match map.get_mut(&**name) {
-                Some(total) => *total = total.saturating_add(*delta),
+                Some((total, metric)) => {
+                    *total = total.saturating_add(*delta);
+                    metric.increment(*delta);
+                }
                 None if known < MAX_COUNTERS && name.len() <= MAX_COUNTER_NAME_BYTES => {
-                    map.insert(name.to_string(), *delta);
+                    let metric = crate::metrics::plugin_counter(plugin, name);
+                    metric.increment(*delta);
+                    map.insert(name.to_string(), (*delta, metric));
                 }
-                None => {
-                    refused += 1;
-                    continue;
-                }
+                None => refused += 1,
             }
-            crate::metrics::plugin_counter(plugin, name, *delta);
         }
         if refused > 0 {
             Self::add(&self.counter_overflow, refused);
@@ -80,6 +82,9 @@ impl PluginStats {
 
     /// A copy of the custom counters.
     pub fn custom(&self) -> BTreeMap<String, u64> {
-        self.custom.lock().map(|m| m.clone()).unwrap_or_default()
+        self.custom
+            .lock()
+            .map(|m| m.iter().map(|(k, (v, _))| (k.clone(), *v)).collect())
+            .unwrap_or_default()
     }
 }

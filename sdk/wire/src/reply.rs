@@ -153,13 +153,13 @@ impl<'a> Decisions<'a> {
             edits: Vec::with_capacity(expected * 4),
             events: Vec::with_capacity(expected),
         };
+        // Where the current event's edits start.
+        let mut first_edit = 0;
         while let Some(op) = read_op(&mut cur)? {
             let event = decisions.events.len();
             match op {
                 Op::Edit(e) => {
-                    let this_event =
-                        decisions.edits.len() - decisions.events.last().map_or(0, |e| e.1);
-                    if this_event >= MAX_EDITS_PER_EVENT {
+                    if decisions.edits.len() - first_edit >= MAX_EDITS_PER_EVENT {
                         return Err(over(event, "edits for one event", MAX_EDITS_PER_EVENT));
                     }
                     if decisions.edits.len() >= MAX_EDITS_PER_REPLY {
@@ -181,6 +181,7 @@ impl<'a> Decisions<'a> {
                         check_len(target, event, "route target", MAX_LABEL_BYTES)?;
                     }
                     decisions.events.push((o, decisions.edits.len()));
+                    first_edit = decisions.edits.len();
                 }
             }
         }
@@ -225,13 +226,18 @@ fn check_edit(edit: &Edit<'_>, event: usize, limits: &ReplyLimits) -> Result<(),
         Edit::Tag(tag) => return check_len(tag, event, "tag (bytes)", MAX_LABEL_BYTES),
     };
     check_len(path, event, "field path (bytes)", MAX_PATH_BYTES)?;
-    // An escaped `\.` counts as a separator too: the bound errs on the safe side.
-    let segments = memchr::memchr_iter(b'.', path.as_bytes()).count() + 1;
-    let room = limits.max_depth.saturating_sub(segments);
-    let depth = match value {
-        Some(Value::Json(text)) => crate::scan::nesting_depth(text, room),
-        _ => 0,
+    let json = match value {
+        Some(Value::Json(text)) => Some(text),
+        _ => None,
     };
+    // A path of n bytes has at most n / 2 + 1 segments: most need no counting.
+    if json.is_none() && path.len() / 2 < limits.max_depth {
+        return Ok(());
+    }
+    // An escaped `\.` counts as a separator too: the bound errs on the safe side.
+    let segments = path.bytes().filter(|&b| b == b'.').count() + 1;
+    let room = limits.max_depth.saturating_sub(segments);
+    let depth = json.map_or(0, |text| crate::scan::nesting_depth(text, room));
     if segments > limits.max_depth || depth > room {
         return Err(over(
             event,

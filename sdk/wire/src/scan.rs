@@ -32,6 +32,31 @@ pub(crate) struct Scan {
     pub empty_key: bool,
 }
 
+/// What a decoder must know of a container value: whether it nests deeper than
+/// `limit` or has an empty key. Text too short to nest that deep, with no `""` in it,
+/// needs no walk at all (one `memchr` pass instead), which is most fields of most events.
+pub(crate) fn check_container(text: &str, limit: usize) -> Scan {
+    let bytes = text.as_bytes();
+    // Every level costs an opening and a closing bracket.
+    let shallow = bytes.len() / 2 <= limit;
+    if shallow && !has_empty_string(bytes) {
+        return Scan {
+            depth: 0,
+            empty_key: false,
+        };
+    }
+    scan_container(text, limit)
+}
+
+/// Whether `""` occurs anywhere (an empty string or key, or an escaped quote before a
+/// closing one): a cheap test that rules empty keys out.
+fn has_empty_string(bytes: &[u8]) -> bool {
+    // Built once: building a searcher per call cost more than the search.
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"\""));
+    FINDER.find(bytes).is_some()
+}
+
 /// [`nesting_depth`], noting empty keys on the way.
 pub(crate) fn scan_container(text: &str, limit: usize) -> Scan {
     let bytes = text.as_bytes();
@@ -80,18 +105,41 @@ fn next_is_colon(bytes: &[u8], mut at: usize) -> bool {
     bytes.get(at) == Some(&b':')
 }
 
-/// Whether the text may hold a `\uD800`–`\uDFFF` escape: half of a surrogate pair, which
-/// is only valid in its pair. Cheap enough for every event; only those it flags are
-/// checked in full.
-pub(crate) fn may_have_surrogate_escape(text: &str) -> bool {
+/// Where the text holds a `\uD800`–`\uDFFF` escape outside a high-then-low pair: half
+/// of a UTF-16 surrogate pair, which no string can hold (serde_json only validates
+/// escapes when it decodes a string). Exact for valid JSON text, where backslashes occur
+/// only inside strings; most events hold none, and cost one `memchr` pass.
+pub(crate) fn lone_surrogate(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
-    memchr::memmem::find_iter(bytes, b"\\u").any(|at| {
-        matches!(bytes.get(at + 2), Some(b'd' | b'D'))
-            && matches!(
-                bytes.get(at + 3),
-                Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
-            )
-    })
+    let mut at = 0;
+    while let Some(found) = memchr::memchr(b'\\', &bytes[at.min(bytes.len())..]) {
+        let i = at + found;
+        if bytes.get(i + 1) != Some(&b'u') {
+            at = i + 2;
+            continue;
+        }
+        let unit = hex4(bytes, i + 2);
+        match unit {
+            Some(0xD800..=0xDBFF) => {
+                let low = (bytes.get(i + 6..i + 8) == Some(b"\\u"))
+                    .then(|| hex4(bytes, i + 8))
+                    .flatten();
+                if !matches!(low, Some(0xDC00..=0xDFFF)) {
+                    return Some(i);
+                }
+                at = i + 12;
+            }
+            Some(0xDC00..=0xDFFF) => return Some(i),
+            _ => at = i + 6,
+        }
+    }
+    None
+}
+
+/// The four hex digits at `at`, as a number.
+fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
+    let digits = std::str::from_utf8(bytes.get(at..at + 4)?).ok()?;
+    u32::from_str_radix(digits, 16).ok()
 }
 
 #[cfg(test)]
@@ -113,8 +161,22 @@ mod tests {
     fn empty_keys_and_surrogate_escapes_are_noticed() {
         assert!(scan_container(r#"{"a":{"" : 1}}"#, 10).empty_key);
         assert!(!scan_container(r#"{"a":[""],"b":""}"#, 10).empty_key);
-        assert!(may_have_surrogate_escape(r#"{"a":"\ud83d\ude00"}"#));
-        assert!(may_have_surrogate_escape(r#"{"a":"x\uDC00"}"#));
-        assert!(!may_have_surrogate_escape(r#"{"a":"caf\u00e9 \u0064"}"#));
+        assert_eq!(lone_surrogate(r#"{"a":"\ud83d\ude00"}"#), None);
+        assert_eq!(lone_surrogate(r#"{"a":"x\uDC00"}"#), Some(7));
+        assert_eq!(lone_surrogate(r#"{"a":"\ud83d\u0041"}"#), Some(6));
+        assert_eq!(lone_surrogate(r#"{"a":"\ud83d"}"#), Some(6));
+        assert_eq!(
+            lone_surrogate(r#"{"a":"\\ud800 caf\u00e9"}"#),
+            None,
+            "an escaped backslash"
+        );
+        let nested = format!(r#"{{"a":{}1{}}}"#, "[".repeat(40), "]".repeat(40));
+        assert_eq!(check_container(&nested[5..nested.len() - 1], 10).depth, 11);
+        assert_eq!(
+            check_container(r#"{"a":[1,{"b":2}]}"#, 10).depth,
+            0,
+            "too short to be deep"
+        );
+        assert!(check_container(r#"{"a":{"":1}}"#, 10).empty_key);
     }
 }
