@@ -50,7 +50,7 @@ pub fn resolve_granted(guest: &str, dirs: &BTreeMap<String, PathBuf>) -> Result<
     }
     for (mount, host) in dirs {
         if let Ok(rest) = path.strip_prefix(mount) {
-            let cannot = |e: std::io::Error| format!("{guest}: cannot open: {e}");
+            let cannot = |e: std::io::Error| format!("cannot open {guest}: {e}");
             let root = host.canonicalize().map_err(cannot)?;
             let target = host.join(rest).canonicalize().map_err(cannot)?;
             if !target.starts_with(&root) {
