@@ -285,6 +285,32 @@ fn fuzzed_a_secret_below_an_empty_key_or_beside_a_lone_surrogate_never_reaches_t
 }
 
 #[test]
+fn reviewed_an_edit_inside_a_huge_field_fails_the_event_instead_of_costing_40_times_its_size() {
+    // Found in review: removing `a.N.token` parsed the whole 1 MiB `a` into a tree
+    // ~40 times its size, for every event of the batch at once (2.5 GB for 64 lines).
+    let line = |id: usize| {
+        format!(
+            r#"{{"id":{id},"a":[{}{{"token":"hunter2"}}]}}"#,
+            "0,".repeat(100_000)
+        )
+    };
+    let redact = format!(
+        "[[plugins]]\nname = \"redact\"\npath = {:?}\n",
+        wasm("weir-redact")
+    );
+    let p = Pipeline::new(&[line(0), line(1)], &redact);
+    run(&p);
+    assert!(p.output().is_empty());
+    assert_eq!(dead_ids(&p), [0, 1]);
+    for r in reasons(&p) {
+        assert!(
+            r.contains("plugin `redact`: edit rejected: cannot edit inside `a`: the field is 200021 bytes, over the 65536 an edit may parse"),
+            "{r}"
+        );
+    }
+}
+
+#[test]
 fn item6_one_poison_event_follows_the_policy_and_its_batch_mates_do_not() {
     // 300 events, batches of 256: the poison event (a deadline) sits in the first.
     let input = events(300, &[77]);

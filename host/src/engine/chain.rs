@@ -1,7 +1,7 @@
 //! The ordered chain of plugin instances one worker runs batches through.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use weir_wire::json::{settle, Fate};
 use weir_wire::{Decisions, Edit, Outcome};
@@ -103,6 +103,13 @@ fn isolation_budget(n: usize) -> usize {
     4 * (usize::BITS - n.saturating_sub(1).leading_zeros()) as usize
 }
 
+/// Time isolating one batch may take: as if every retry ran to the plugin's deadline.
+/// A retry after a trap restarts the instance, and a slow `init` would otherwise
+/// multiply into minutes per batch.
+fn isolation_time(plugin: &LoadedPlugin, retries: usize) -> Duration {
+    Duration::from_millis(plugin.spec.config.limits.deadline_ms) * retries as u32
+}
+
 impl StageRunner {
     fn run(
         &mut self,
@@ -172,6 +179,7 @@ impl StageRunner {
         mut trace: Option<&mut Vec<TraceEntry>>,
     ) -> Counts {
         let mut budget = isolation_budget(events.len());
+        let until = Instant::now() + isolation_time(&self.plugin, budget);
         let mut counts = Counts::default();
         let mut done = Vec::with_capacity(events.len());
         let mut pending = vec![Segment {
@@ -181,6 +189,9 @@ impl StageRunner {
         }];
         // Depth first, left half first, so `done` keeps the batch's order.
         while let Some(mut segment) = pending.pop() {
+            if Instant::now() > until {
+                budget = 0;
+            }
             if !segment.tried && budget > 0 {
                 budget -= 1;
                 match self.attempt(&mut segment.events, dead, trace.as_deref_mut()) {

@@ -64,6 +64,9 @@ pub fn resolve_granted(guest: &str, dirs: &BTreeMap<String, PathBuf>) -> Result<
     Err(format!("{guest}: not inside a granted directory (grant one: [plugins.grants] dirs = {{ \"/geoip\" = \"host/dir\" }})"))
 }
 
+/// Distinct databases one instance may hold open.
+pub const MAX_OPEN_DATABASES: usize = 16;
+
 /// The databases one instance has opened, by handle.
 #[derive(Default)]
 pub struct OpenDatabases {
@@ -71,10 +74,20 @@ pub struct OpenDatabases {
 }
 
 impl OpenDatabases {
-    /// Adds a reader and returns its handle.
-    pub fn add(&mut self, reader: Arc<MappedReader>) -> u32 {
+    /// Adds a reader and returns its handle; a database already open keeps its handle,
+    /// so a plugin opening the same file in a loop holds one, and no more than
+    /// [`MAX_OPEN_DATABASES`] distinct ones.
+    pub fn add(&mut self, reader: Arc<MappedReader>) -> Result<u32, String> {
+        if let Some(i) = self.readers.iter().position(|r| Arc::ptr_eq(r, &reader)) {
+            return Ok(i as u32);
+        }
+        if self.readers.len() >= MAX_OPEN_DATABASES {
+            return Err(format!(
+                "too many databases open (at most {MAX_OPEN_DATABASES} per instance)"
+            ));
+        }
         self.readers.push(reader);
-        (self.readers.len() - 1) as u32
+        Ok((self.readers.len() - 1) as u32)
     }
 
     /// Looks `ip` up in database `handle`.
@@ -99,6 +112,30 @@ impl OpenDatabases {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_database_keeps_its_handle_and_distinct_ones_are_capped() {
+        let db = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../plugins/geoip/testdata/test-city.mmdb");
+        let cache = MmdbCache::default();
+        let reader = cache.open(&db).unwrap();
+        let mut open = OpenDatabases::default();
+        for _ in 0..1000 {
+            assert_eq!(open.add(reader.clone()), Ok(0));
+        }
+        assert_eq!(open.readers.len(), 1);
+        // Distinct readers (as distinct files would be) stop at the cap.
+        // SAFETY (both maps below): the test database is never modified.
+        for i in 1..MAX_OPEN_DATABASES {
+            let other = Arc::new(unsafe { open_mapped(&db) }.unwrap());
+            assert_eq!(open.add(other), Ok(i as u32));
+        }
+        let one_more = Arc::new(unsafe { open_mapped(&db) }.unwrap());
+        assert!(open
+            .add(one_more)
+            .unwrap_err()
+            .contains("too many databases open"));
+    }
 
     #[test]
     fn only_paths_inside_grants_resolve() {

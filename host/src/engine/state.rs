@@ -220,7 +220,7 @@ impl mmdb::Host for PluginState {
             .mmdb_cache
             .open(&host_path)
             .map_err(|e| e.replace(&*host_path.to_string_lossy(), &path))?;
-        Ok(self.databases.add(reader))
+        self.databases.add(reader)
     }
 
     fn lookup(

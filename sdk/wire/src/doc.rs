@@ -14,7 +14,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value as Json;
 
-use crate::limits::DEFAULT_MAX_DEPTH;
+use crate::limits::{DEFAULT_MAX_DEPTH, MAX_TREE_BYTES};
 use crate::path::Path;
 use crate::scan::{check_container, lone_surrogate};
 use crate::walk::{write_compact, Elements, Members};
@@ -310,6 +310,12 @@ impl Doc {
     fn materialise(&mut self, i: usize) -> Result<&mut Json, serde_json::Error> {
         let slot = &mut self.fields[i].value;
         if let Slot::Span(start, end) = *slot {
+            if end - start > MAX_TREE_BYTES {
+                return Err(de::Error::custom(format_args!(
+                    "the field is {} bytes, over the {MAX_TREE_BYTES} an edit may parse",
+                    end - start
+                )));
+            }
             let mut de = serde_json::Deserializer::from_str(&self.text[start..end]);
             de.disable_recursion_limit();
             let value = Json::deserialize(&mut de)?;
@@ -888,6 +894,18 @@ mod tests {
         assert!(Doc::parse(r#"{"a":{"b":"\ud83d"}}"#.into()).is_err());
         let pair = doc(r#"{"a":"\ud83d\ude00"}"#);
         assert_eq!(pair.get("a").and_then(Node::as_str).as_deref(), Some("😀"));
+    }
+
+    #[test]
+    fn a_field_too_large_to_parse_for_an_edit_is_refused_not_skipped() {
+        let big = format!(r#"{{"a":[{}{{"token":"t"}}]}}"#, "0,".repeat(40_000));
+        let mut d = doc(&big);
+        let err = d.tree_mut("a").unwrap_err().to_string();
+        assert!(
+            err.starts_with("the field is 80015 bytes, over the 65536"),
+            "{err}"
+        );
+        assert!(d.tree_mut("missing").unwrap().is_none());
     }
 
     #[test]

@@ -20,6 +20,12 @@ pub const MAX_EDITS_PER_REPLY: usize = 262_144;
 /// Bytes of an edit's field path, a declared read path or a found key's name.
 pub const MAX_PATH_BYTES: usize = 1024;
 
+/// Bytes of JSON text the host parses into a tree for one edit: a field an edit reaches
+/// inside, or an object or array a plugin sets. A tree takes up to ~40 times its text
+/// (an array of small numbers), and a batch holds every event's trees at once, so this
+/// bounds the host memory an edit can cost; past it the edit fails, naming the field.
+pub const MAX_TREE_BYTES: usize = 64 * 1024;
+
 /// Bytes of a route target or a tag.
 pub const MAX_LABEL_BYTES: usize = 256;
 

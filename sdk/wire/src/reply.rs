@@ -1,7 +1,9 @@
 //! The reply buffer: a plugin's decision and edits for every event of a batch.
 
 use crate::cursor::{put_str, Cursor};
-use crate::limits::{MAX_EDITS_PER_EVENT, MAX_EDITS_PER_REPLY, MAX_LABEL_BYTES, MAX_PATH_BYTES};
+use crate::limits::{
+    MAX_EDITS_PER_EVENT, MAX_EDITS_PER_REPLY, MAX_LABEL_BYTES, MAX_PATH_BYTES, MAX_TREE_BYTES,
+};
 use crate::{ReplyLimits, Value, WireError};
 
 const SET: u8 = 1;
@@ -230,6 +232,9 @@ fn check_edit(edit: &Edit<'_>, event: usize, limits: &ReplyLimits) -> Result<(),
         Some(Value::Json(text)) => Some(text),
         _ => None,
     };
+    if let Some(text) = json {
+        check_len(text, event, "JSON value (bytes)", MAX_TREE_BYTES)?;
+    }
     // A path of n bytes has at most n / 2 + 1 segments: most need no counting.
     if json.is_none() && path.len() / 2 < limits.max_depth {
         return Ok(());
@@ -314,6 +319,11 @@ mod tests {
         w.remove(&"x".repeat(MAX_PATH_BYTES + 1));
         w.outcome(Outcome::Keep);
         assert!(over(w).starts_with("event 0: field path (bytes) over the limit of 1024"));
+        let mut w = ReplyWriter::default();
+        let wide = format!("[{}0]", "0,".repeat(MAX_TREE_BYTES / 2));
+        w.set("w", Value::Json(&wide));
+        w.outcome(Outcome::Keep);
+        assert!(over(w).contains("JSON value (bytes) over the limit of 65536"));
         let mut w = ReplyWriter::default();
         w.outcome(Outcome::Route(&"r".repeat(MAX_LABEL_BYTES + 1)));
         assert!(over(w).contains("route target over the limit of 256"));
