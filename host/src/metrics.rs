@@ -168,3 +168,32 @@ pub fn es_in_flight(requests: usize) {
 pub fn admin_connection_refused() {
     counter!("weir_admin_connections_refused_total").increment(1);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_labels_and_plugin_counters_reach_metrics_bounded() {
+        let Some(handle) = install() else {
+            panic!("a recorder is installed");
+        };
+        let routes: Vec<(String, u64)> = (0..500).map(|i| (format!("route-{i}"), 1)).collect();
+        pipeline(500, 500, 0, &routes);
+        plugin_counter("p", "health_checks").increment(3);
+        let text = handle.render();
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("weir_events_routed_total{"))
+            .count();
+        assert_eq!(series, MAX_ROUTE_LABELS + 1, "64 routes and `_other`");
+        assert!(
+            text.contains(r#"weir_events_routed_total{route="_other"} 436"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"weir_plugin_counter_total{plugin="p",counter="health_checks"} 3"#),
+            "{text}"
+        );
+    }
+}
