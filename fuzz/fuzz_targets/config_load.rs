@@ -1,13 +1,15 @@
 //! A pipeline file as `weir run`, `weir check` and a reload read it:
 //! `LoadedConfig::from_text` (`${VAR}` substitution, TOML, validation, path resolution,
 //! error messages with lines). Nothing is read from disk: the file's path only anchors
-//! relative paths. A few variables are set, so substitution succeeds past them.
+//! relative paths. A few variables are set, so substitution succeeds past them. An
+//! accepted file's event limits (`pipeline.max_depth`, `max_output_bytes`) are usable.
 #![no_main]
 
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 use weir::config::{substitute, LoadedConfig};
+use weir_wire::limits::MAX_DEPTH_CEILING;
 
 /// The file every input pretends to be; it need not exist.
 const FILE: &str = "/tmp/weir-fuzz/conf/pipeline.toml";
@@ -46,6 +48,15 @@ fuzz_target!(|data: &[u8]| {
                     "{path:?} left relative"
                 );
             }
+            // What the workers hold events to: a nesting limit the host can walk, and
+            // room for at least one byte in and out.
+            let limits = loaded.pipeline.pipeline.event_limits();
+            assert!(
+                (1..=MAX_DEPTH_CEILING).contains(&limits.max_depth),
+                "pipeline.max_depth {} accepted",
+                limits.max_depth
+            );
+            assert!(limits.max_bytes >= 1 && limits.max_output_bytes >= 1);
             let _ = format!("{loaded:?}");
         }
         Err(e) => {

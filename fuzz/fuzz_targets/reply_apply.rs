@@ -1,6 +1,7 @@
-//! A plugin reply as raw bytes: decoded for a batch of as many events as the first byte
-//! says (0-15), and on success each event's edits and outcome settled on a small event
-//! and written out (see `weir_fuzz::reply`).
+//! A plugin reply as raw bytes: decoded under the default `ReplyLimits` for a batch of
+//! as many events as the first byte says (0-15), and on success each event's edits and
+//! outcome settled on a small event and written out, which must stay within the nesting
+//! limit and parse back (see `weir_fuzz::reply`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,7 +1,8 @@
-//! Plugin replies built with `ReplyWriter` from structured input, so every input gets
-//! past the decoder: sets of every value kind at nested paths (array indexes, escaped
-//! dots, paths into the events' own fields), removes, tags, and all four outcomes; then
-//! checked and applied as in `reply_apply` (see `weir_fuzz::reply`).
+//! Plugin replies built with `ReplyWriter` from structured input, so most inputs get
+//! past the decoder (all but those past its limits): sets of every value kind at nested
+//! paths (array indexes, escaped dots, paths into the events' own fields), removes, tags,
+//! and all four outcomes; then checked and applied as in `reply_apply` (see
+//! `weir_fuzz::reply`).
 #![no_main]
 
 use arbitrary::Arbitrary;

@@ -1,13 +1,15 @@
-//! Checks shared by the fuzz targets in `fuzz_targets/`: the limits the harness puts on
-//! its input today, what every written event must satisfy, and how a plugin reply is
-//! decoded and applied the way the host applies it.
+//! Checks shared by the fuzz targets in `fuzz_targets/`: what every written event must
+//! satisfy, oracles for JSON text written apart from `weir_wire`'s own scans (depth,
+//! empty keys, lone surrogate escapes), and how a plugin reply is decoded and applied the
+//! way the host applies it.
 
-pub mod limits;
 pub mod reply;
 
 use std::sync::Once;
 
-use weir_wire::doc::Doc;
+use serde::Deserialize;
+use serde_json::Value as Json;
+use weir_wire::doc::{Doc, Node};
 
 /// Makes libFuzzer's SIGSEGV handler run on a stack of its own, so that a stack overflow
 /// is reported as a crash with its input saved in `fuzz/artifacts/`, as under ASan.
@@ -40,9 +42,9 @@ pub fn handle_stack_overflow() {
 }
 
 /// Writes `doc` and checks the output is what a sink may send on: valid JSON, one object,
-/// that parses back into a [`Doc`] writing exactly the same bytes (writing is idempotent).
-/// Returns the output.
-pub fn check_written(doc: &Doc) -> Vec<u8> {
+/// nesting at most `max_depth` levels, that parses back (under the same limit) into a
+/// [`Doc`] writing exactly the same bytes (writing is idempotent). Returns the output.
+pub fn check_written(doc: &Doc, max_depth: usize) -> Vec<u8> {
     let mut out = Vec::new();
     doc.write_json(&mut out);
     // Validity by grammar alone: `IgnoredAny` has no nesting limit, unlike `Value`.
@@ -53,11 +55,21 @@ pub fn check_written(doc: &Doc) -> Vec<u8> {
         );
     }
     let text = String::from_utf8(out).expect("write_json wrote invalid UTF-8");
-    let again = match Doc::parse(text.clone()) {
+    let depth = shape(&text).depth;
+    assert!(
+        depth <= max_depth,
+        "write_json wrote an event nesting {depth} levels, over the limit of {max_depth}"
+    );
+    assert_eq!(
+        weir_wire::nesting_depth(&text, max_depth),
+        depth,
+        "weir_wire::nesting_depth disagrees"
+    );
+    let again = match Doc::parse_limited(text.clone(), max_depth) {
         Ok(d) => d,
         Err(e) => panic!(
             "write_json's output does not parse as a Doc ({}): {text}",
-            e.error
+            e.reason
         ),
     };
     let mut second = Vec::new();
@@ -70,9 +82,81 @@ pub fn check_written(doc: &Doc) -> Vec<u8> {
     text.into_bytes()
 }
 
+/// What [`shape`] finds in JSON text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// How deep objects and arrays nest (a scalar is 0, `{}` is 1).
+    pub depth: usize,
+    /// Whether some object has an empty key (`"": …`).
+    pub empty_key: bool,
+}
+
+/// The nesting depth and whether an empty key occurs, counted over the text without
+/// recursion and without `weir_wire`'s scanner (this is the oracle it is checked
+/// against). Meant for valid JSON; on a valid prefix of invalid text, what it finds in
+/// the prefix is still right (the depth only grows past it).
+pub fn shape(text: &str) -> Shape {
+    let bytes = text.as_bytes();
+    let (mut depth, mut deepest, mut empty_key) = (0usize, 0usize, false);
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                if i == start + 2 {
+                    let mut j = i;
+                    while j < bytes.len() && matches!(bytes[j], b' ' | b'\t' | b'\n' | b'\r') {
+                        j += 1;
+                    }
+                    empty_key |= bytes.get(j) == Some(&b':');
+                }
+                continue;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Shape {
+        depth: deepest,
+        empty_key,
+    }
+}
+
+/// Parses JSON text into a tree without serde_json's limit of 128 levels. Only for text
+/// whose depth is known to be small enough for the stack (the host's ceiling is 1024).
+pub fn parse_unbounded(text: &str) -> serde_json::Result<Json> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.disable_recursion_limit();
+    let value = Json::deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// A node's value, without [`Node::to_value`]'s limit of 128 levels; `None` when it
+/// holds a number serde_json cannot represent (`1e999`: valid JSON, which `Doc` keeps).
+pub fn node_value(node: Node<'_>) -> Option<Json> {
+    match node {
+        Node::Tree(value) => Some(value.clone()),
+        Node::Text(text) => match parse_unbounded(text) {
+            Ok(value) => Some(value),
+            Err(e) if e.to_string().starts_with("number out of range") => None,
+            Err(e) => panic!("a Doc's node holds invalid JSON ({e}): {text}"),
+        },
+    }
+}
+
 /// Whether JSON text holds a `\u` escape of half a surrogate pair without its other half
-/// (`"\udc00"`): valid JSON grammar, which `Doc::parse` accepts, but no Unicode string,
-/// so serde_json cannot decode it.
+/// (`"\udc00"`): valid JSON grammar, but no Unicode string, which `Doc::parse` refuses.
 pub fn has_lone_surrogate(text: &str) -> bool {
     let bytes = text.as_bytes();
     let (mut i, mut pending_high) = (0, false);
