@@ -44,6 +44,12 @@ pub enum WireError {
         /// The limit.
         limit: usize,
     },
+    /// A reply sets an object with an empty key, which no path could name afterwards.
+    #[error("event {event}: sets a JSON value with an empty key")]
+    EmptyKey {
+        /// The event (0-based, in batch order).
+        event: usize,
+    },
     /// The reply's decisions do not match the batch's events one to one.
     #[error("reply holds {found} decisions for a batch of {expected} events")]
     DecisionCount {

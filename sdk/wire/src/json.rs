@@ -351,7 +351,7 @@ pub fn apply_all(event: &mut Doc, edits: &[Edit<'_>]) -> Result<(), ApplyError> 
         match edit {
             Edit::Tag(tag) => tags.push(tag),
             Edit::Set(path, _) | Edit::Remove(path) => {
-                if !tags.is_empty() && first_segment(path) == TAGS_FIELD {
+                if !tags.is_empty() && touches_tags(path) {
                     add_tags(event, &tags)?;
                     tags.clear();
                 }
@@ -365,18 +365,13 @@ pub fn apply_all(event: &mut Doc, edits: &[Edit<'_>]) -> Result<(), ApplyError> 
     Ok(())
 }
 
-/// The text before a path's first unescaped dot (escapes left in: only compared).
-fn first_segment(path: &str) -> &str {
-    let bytes = path.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 2,
-            b'.' => return &path[..i],
-            _ => i += 1,
-        }
+/// Whether an edit's path names the `tags` field or something inside it, escapes
+/// resolved as [`Path::parse`] resolves them (`t\\ags` is `tags`).
+fn touches_tags(path: &str) -> bool {
+    if !path.contains('\\') {
+        return path.split('.').next() == Some(TAGS_FIELD);
     }
-    path
+    Path::parse(path).is_some_and(|p| p.segments().first().is_some_and(|s| s.key == TAGS_FIELD))
 }
 
 /// Applies one edit to an event. A top-level field is replaced without parsing anything;
@@ -793,6 +788,12 @@ mod tests {
         ];
         apply_all(&mut event, &edits).unwrap();
         assert_eq!(event.to_value(), json!({"tags": ["b", "c", "d", "e", "f"]}));
+        // An escaped path to `tags` is a `tags` edit too (found by fuzzing).
+        let mut event = doc(json!({}));
+        let mut edits: Vec<Edit<'_>> = ["a", "b", "c", "d", "e"].map(Edit::Tag).to_vec();
+        edits.push(Edit::Remove("t\\ags"));
+        apply_all(&mut event, &edits).unwrap();
+        assert_eq!(event.to_value(), json!({}));
     }
 
     #[test]

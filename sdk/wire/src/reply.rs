@@ -242,7 +242,12 @@ fn check_edit(edit: &Edit<'_>, event: usize, limits: &ReplyLimits) -> Result<(),
     // An escaped `\.` counts as a separator too: the bound errs on the safe side.
     let segments = path.bytes().filter(|&b| b == b'.').count() + 1;
     let room = limits.max_depth.saturating_sub(segments);
-    let depth = json.map_or(0, |text| crate::scan::nesting_depth(text, room));
+    let scan = json.map(|text| crate::scan::scan_container(text, room));
+    if scan.is_some_and(|s| s.empty_key) {
+        // No later plugin could name or remove such a field (found by fuzzing).
+        return Err(WireError::EmptyKey { event });
+    }
+    let depth = scan.map_or(0, |s| s.depth);
     if segments > limits.max_depth || depth > room {
         return Err(over(
             event,
@@ -324,6 +329,10 @@ mod tests {
         w.set("w", Value::Json(&wide));
         w.outcome(Outcome::Keep);
         assert!(over(w).contains("JSON value (bytes) over the limit of 65536"));
+        let mut w = ReplyWriter::default();
+        w.set("level", Value::Json(r#"{"":0}"#));
+        w.outcome(Outcome::Keep);
+        assert_eq!(over(w), "event 0: sets a JSON value with an empty key");
         let mut w = ReplyWriter::default();
         w.outcome(Outcome::Route(&"r".repeat(MAX_LABEL_BYTES + 1)));
         assert!(over(w).contains("route target over the limit of 256"));
