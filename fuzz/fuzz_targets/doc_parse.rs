@@ -195,6 +195,12 @@ fn check_verdict(
             );
         }
         Rejection::EmptyKey => assert!(shape.empty_key, "refused for an empty key: {text}"),
+        Rejection::LoneSurrogate { .. } => {
+            assert!(
+                has_lone_surrogate(&text),
+                "refused for a lone surrogate: {text}"
+            )
+        }
         Rejection::Json(e) => {
             // Past the grammar, only what decoding refuses: a lone surrogate escape or a
             // number out of range (or text too deep for the tree here, left unchecked).
