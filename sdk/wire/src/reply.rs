@@ -235,8 +235,9 @@ fn check_edit(edit: &Edit<'_>, event: usize, limits: &ReplyLimits) -> Result<(),
     if let Some(text) = json {
         check_len(text, event, "JSON value (bytes)", MAX_TREE_BYTES)?;
     }
-    // A path of n bytes has at most n / 2 + 1 segments: most need no counting.
-    if json.is_none() && path.len() / 2 < limits.max_depth {
+    // A path of n bytes has at most n + 1 separators' worth of segments: short ones need
+    // no counting (empty segments, as in `a..b`, are refused when the edit is applied).
+    if json.is_none() && path.len() < limits.max_depth {
         return Ok(());
     }
     // An escaped `\.` counts as a separator too: the bound errs on the safe side.
