@@ -343,6 +343,33 @@ fn item6_one_poison_event_follows_the_policy_and_its_batch_mates_do_not() {
 }
 
 #[test]
+fn item6_isolating_a_batch_is_bounded_in_time_when_every_restart_is_slow() {
+    // Every call traps and every restart spends 200 ms in init: 32 retries of a batch
+    // of 256 would restart 32 times (6.4 s of init); the time bound (the retries at
+    // the 50 ms deadline: 1.6 s) stops it after a handful.
+    let entry = raw("fail-closed", "slow-init-trap", 200, "", "")
+        .replace("deadline_ms = 200", "deadline_ms = 50")
+        .replace(
+            "[plugins.config]",
+            "[plugins.grants]\nclock = true\n[plugins.config]",
+        );
+    let p = Pipeline::with_settings(&events(256, &[]), "batch_size = 256", &entry);
+    let out = run(&p);
+    assert_eq!(p.dead().len(), 256, "every event followed the policy");
+    let summary = String::from_utf8_lossy(&out.stderr);
+    let restarts: u64 = summary
+        .split(" restarts")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no restart count in {summary}"));
+    assert!(
+        (1..=12).contains(&restarts),
+        "{restarts} restarts: {summary}"
+    );
+}
+
+#[test]
 fn item7_a_megabyte_error_is_cut_to_4_kib_per_dead_letter() {
     for mode in ["error", "log-error-trap"] {
         let p = raw_pipeline(40, mode, 1_000_000);
