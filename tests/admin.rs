@@ -201,7 +201,7 @@ fn idle_connections_past_the_cap_lock_out_probes_only_briefly_and_add_no_threads
         closed, extra,
         "connections past the cap of {MAX_CONNECTIONS}"
     );
-    // The idle ones are timed out, so a probe gets through while they are still held open.
+    // A probe evicts the oldest idle one, so it gets through while they are held open.
     let deadline = Instant::now() + HEADER_READ_TIMEOUT + Duration::from_secs(5);
     while admin.get("/health", None).status != 200 {
         admin.assert_alive("with idle connections");
@@ -221,6 +221,45 @@ fn idle_connections_past_the_cap_lock_out_probes_only_briefly_and_add_no_threads
     assert!(admin.threads() <= before + 1);
     drop(idle);
     admin.assert_healthy("after idle connections");
+}
+
+#[test]
+fn reconnecting_silent_sockets_cannot_keep_probes_out() {
+    // Found in review: 80 silent sockets, each reconnecting as soon as it was closed,
+    // held `/health` at 503 for as long as they went on (89 of 89 probes).
+    let mut admin = Admin::start("", "");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let port = admin.port;
+    let flood: Vec<_> = (0..MAX_CONNECTIONS + 16)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline
+                {
+                    if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                        // Wait, silent, until the server closes it.
+                        let _ = s.set_read_timeout(Some(Duration::from_secs(6)));
+                        let _ = s.read(&mut [0u8; 64]);
+                    }
+                }
+            })
+        })
+        .collect();
+    sleep(Duration::from_millis(500));
+    let answers: Vec<u16> = (0..20)
+        .map(|_| {
+            sleep(Duration::from_millis(100));
+            admin.get("/health", None).status
+        })
+        .collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in flood {
+        let _ = t.join();
+    }
+    let served = answers.iter().filter(|s| **s == 200).count();
+    assert!(served >= 15, "/health during the flood: {answers:?}");
+    admin.assert_healthy("after the flood");
 }
 
 #[test]

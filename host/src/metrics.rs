@@ -164,7 +164,8 @@ pub fn es_in_flight(requests: usize) {
     gauge!("weir_es_requests_in_flight").set(requests as f64);
 }
 
-/// An admin connection closed unserved because `admin::MAX_CONNECTIONS` were open.
+/// An admin connection closed unserved because `admin::MAX_CONNECTIONS` were open: a
+/// new one refused, or an old one that had sent nothing evicted for it.
 pub fn admin_connection_refused() {
     counter!("weir_admin_connections_refused_total").increment(1);
 }

@@ -11,15 +11,17 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, Notify};
 
 use super::routes::{self, Context};
 
-/// Most connections served at once: 64. One more is answered 503 (when its socket takes
-/// it without waiting), closed at once and counted in
-/// `weir_admin_connections_refused_total`; idle ones free their slot after
-/// `HEADER_READ_TIMEOUT`, so a flood of silent sockets locks probes out for seconds, not
-/// forever.
+/// Most connections served at once: 64. At the cap, a new connection closes the oldest
+/// one that has not yet sent its whole request head (a real client sends it at once, so
+/// that is a silent or dawdling one); when every connection is mid-request, the new one
+/// is answered 503 instead. Either is counted in `weir_admin_connections_refused_total`.
+/// Reconnecting silent sockets so can only evict each other: a probe that sends its
+/// request is served (refusing new connections instead let such a flood hold `/health`
+/// at 503 for as long as it went on).
 pub const MAX_CONNECTIONS: usize = 64;
 
 /// Time a client has, from connecting, to send its whole request head: 5 s. One
@@ -54,9 +56,51 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// One open connection, as the cap sees it.
+#[derive(Default)]
+struct Slot {
+    /// Set once its request head has been read.
+    head_read: AtomicBool,
+    /// Tells it to close, to make room for a newer one.
+    evict: Notify,
+}
+
+/// The open connections, oldest first. Only the admin's one thread touches it, never
+/// across an `.await`.
+#[derive(Default)]
+struct Slots(std::sync::Mutex<std::collections::VecDeque<Arc<Slot>>>);
+
+impl Slots {
+    /// A slot for a new connection: free, or taken from the oldest that has not sent its
+    /// head yet; `None` when every open connection is mid-request.
+    fn take(&self) -> Option<Arc<Slot>> {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if open.len() >= MAX_CONNECTIONS {
+            let idle = open
+                .iter()
+                .position(|s| !s.head_read.load(Ordering::Relaxed))?;
+            if let Some(old) = open.remove(idle) {
+                old.evict.notify_one();
+            }
+            crate::metrics::admin_connection_refused();
+        }
+        let slot = Arc::new(Slot::default());
+        open.push_back(slot.clone());
+        Some(slot)
+    }
+
+    /// Frees `slot` (its connection has ended).
+    fn free(&self, slot: &Arc<Slot>) {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = open.iter().position(|s| Arc::ptr_eq(s, slot)) {
+            open.remove(i);
+        }
+    }
+}
+
 /// Accepts and serves connections until `stop` fires (or its sender is dropped).
 pub async fn serve(listener: TcpListener, ctx: Arc<Context>, mut stop: oneshot::Receiver<()>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(Slots::default());
     loop {
         let accepted = tokio::select! {
             _ = &mut stop => return,
@@ -70,11 +114,15 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Context>, mut stop: oneshot::
                 continue;
             }
         };
-        match slots.clone().try_acquire_owned() {
-            Ok(slot) => {
-                tokio::spawn(connection(stream, ctx.clone(), slot));
+        match slots.take() {
+            Some(slot) => {
+                let (ctx, slots) = (ctx.clone(), slots.clone());
+                tokio::spawn(async move {
+                    connection(stream, ctx, &slot).await;
+                    slots.free(&slot);
+                });
             }
-            Err(_) => {
+            None => {
                 let _ = stream.try_write(BUSY);
                 crate::metrics::admin_connection_refused();
                 tracing::debug!(
@@ -86,11 +134,16 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Context>, mut stop: oneshot::
     }
 }
 
-/// Serves one connection (one request: keep-alive is off) within `REQUEST_TIMEOUT`.
-async fn connection(stream: TcpStream, ctx: Arc<Context>, _slot: OwnedSemaphorePermit) {
+/// Serves one connection (one request: keep-alive is off) within `REQUEST_TIMEOUT`, or
+/// until a newer connection evicts it.
+async fn connection(stream: TcpStream, ctx: Arc<Context>, slot: &Arc<Slot>) {
     let reloading = Arc::new(AtomicBool::new(false));
     let flag = reloading.clone();
-    let service = service_fn(move |request| routes::handle(ctx.clone(), flag.clone(), request));
+    let head = slot.clone();
+    let service = service_fn(move |request| {
+        head.head_read.store(true, Ordering::Relaxed);
+        routes::handle(ctx.clone(), flag.clone(), request)
+    });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
@@ -101,6 +154,10 @@ async fn connection(stream: TcpStream, ctx: Arc<Context>, _slot: OwnedSemaphoreP
     let mut deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
     loop {
         tokio::select! {
+            () = slot.evict.notified() => {
+                tracing::debug!("admin connection closed: evicted by a newer one");
+                return;
+            }
             result = conn.as_mut() => {
                 if let Err(error) = result {
                     tracing::debug!(%error, "admin connection ended with an error");
