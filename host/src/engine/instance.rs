@@ -71,11 +71,7 @@ impl PluginInstance {
             .weir_filter_filter()
             .call_init(&mut store, &plugin.init_json);
         store.data_mut().end_call();
-        if store.data().overslept {
-            let failure = PluginFailure::Deadline {
-                limit_ms: limits.init_deadline_ms,
-                after_ms: started.elapsed().as_millis() as u64,
-            };
+        if let Some(failure) = overslept(&store, limits.init_deadline_ms, started) {
             return Err(PluginFailure::Start(format!("init {failure}")));
         }
         let manifest = match init {
@@ -114,11 +110,8 @@ impl PluginInstance {
             .weir_filter_filter()
             .call_process(&mut self.store, self.batch.as_bytes());
         self.store.data_mut().end_call();
-        if self.store.data().overslept {
-            return Err(PluginFailure::Deadline {
-                limit_ms: limits.deadline_ms,
-                after_ms: started.elapsed().as_millis() as u64,
-            });
+        if let Some(failure) = overslept(&self.store, limits.deadline_ms, started) {
+            return Err(failure);
         }
         match result {
             Ok(Ok(reply)) => Ok(reply),
@@ -137,4 +130,13 @@ impl PluginInstance {
             }
         }
     }
+}
+
+/// The deadline failure of a call whose guest asked to sleep past `limit_ms` (see
+/// `clocks.rs`), even if it returned before an epoch check stopped it.
+fn overslept(store: &Store<PluginState>, limit_ms: u64, started: Instant) -> Option<PluginFailure> {
+    store.data().overslept.then(|| PluginFailure::Deadline {
+        limit_ms,
+        after_ms: started.elapsed().as_millis() as u64,
+    })
 }

@@ -343,7 +343,7 @@ pub fn settle(event: &mut Doc, edits: &[Edit<'_>], outcome: Outcome<'_>) -> Fate
 /// tags gathered before it first, so the order of edits still decides the result.
 pub fn apply_all(event: &mut Doc, edits: &[Edit<'_>]) -> Result<(), ApplyError> {
     // A few tags (the usual case) are applied one by one, in place, without gathering.
-    if edits.iter().filter(|e| matches!(e, Edit::Tag(_))).count() <= 4 {
+    if edits.iter().filter(|e| matches!(e, Edit::Tag(_))).count() <= FEW_TAGS {
         return edits.iter().try_for_each(|edit| apply(event, edit));
     }
     let mut tags: Vec<&str> = Vec::new();
@@ -603,6 +603,10 @@ fn remove(event: &mut Json, segments: &[&str]) {
     }
 }
 
+/// Up to this many tags are looked up in the `tags` list one by one; more go through a
+/// set, which costs an allocation but keeps the work linear.
+const FEW_TAGS: usize = 4;
+
 /// Adds each of `new` to the `tags` field once; a lone string tag becomes a list first.
 /// A few tags are looked up in the list one by one; more go through a set of the list's
 /// strings, so the work stays linear in the list plus the tags.
@@ -622,7 +626,7 @@ fn add_tags(event: &mut Doc, new: &[&str]) -> Result<(), ApplyError> {
             })
         }
     };
-    if new.len() <= 4 {
+    if new.len() <= FEW_TAGS {
         for tag in new {
             if !items.iter().any(|t| t.as_str() == Some(tag)) {
                 items.push(Json::String((*tag).to_owned()));

@@ -243,7 +243,8 @@ fn check_edit(edit: &Edit<'_>, event: usize, limits: &ReplyLimits) -> Result<(),
     // An escaped `\.` counts as a separator too: the bound errs on the safe side.
     let segments = path.bytes().filter(|&b| b == b'.').count() + 1;
     let room = limits.max_depth.saturating_sub(segments);
-    let scan = json.map(|text| crate::scan::scan_container(text, room));
+    // The same check as decoding a log line's containers (short text is not walked).
+    let scan = json.map(|text| crate::scan::check_container(text, room));
     if scan.is_some_and(|s| s.empty_key) {
         // No later plugin could name or remove such a field (found by fuzzing).
         return Err(WireError::EmptyKey { event });
