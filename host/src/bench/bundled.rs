@@ -2,6 +2,8 @@
 //! order and with the same helpers (level tables, timestamp parser, path patterns,
 //! redaction rules, route conditions, the same MMDB lookup), so that `weir bench --suite
 //! bundled` compares like with like. The bench checks the outputs are byte-identical.
+//! Email masking is written here from the redact plugin's README (the seeds' Logstash
+//! `gsub`), not with the plugin's code, so the check can catch that code going wrong.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -15,6 +17,37 @@ use weir_wire::mmdb::{locate, open_file, FileReader};
 use weir_wire::Value;
 
 const NUMERIC: [&str; 3] = ["duration_ms", "status_code", "performance.duration_ms"];
+
+/// An email-looking substring, as `plugins/redact/README.md` defines it.
+const EMAIL: &str = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}";
+
+/// Characters of an address's local part left visible (`visible_chars`, default 3).
+const VISIBLE: usize = 3;
+
+/// The seeds' `gsub => ["email", "(?<=.{3}).+(?=@)", "***"]`: everything between the
+/// first three characters and the `@` becomes `***`; `None` when there is nothing to mask.
+fn mask_address(address: &str) -> Option<String> {
+    let at = address.rfind('@')?;
+    let local = &address[..at];
+    let (cut, _) = local.char_indices().nth(VISIBLE)?;
+    Some(format!("{}***{}", &local[..cut], &address[at..]))
+}
+
+/// `text` with every address in it masked, or `None` when none was.
+fn mask_addresses_in(email: &Regex, text: &str) -> Option<String> {
+    let mut changed = false;
+    let masked = email.replace_all(text, |found: &regex::Captures<'_>| {
+        let whole = &found[0];
+        match mask_address(whole) {
+            Some(masked) => {
+                changed = true;
+                masked
+            }
+            None => whole.to_owned(),
+        }
+    });
+    changed.then(|| masked.into_owned())
+}
 
 /// Everything the native chain needs, built once.
 pub struct Native {
@@ -44,7 +77,7 @@ impl Native {
             path_rules: vec![hex],
             geo: open_file(geoip_db).map_err(anyhow::Error::msg)?,
             redact_rules,
-            email: Regex::new(weir_redact::EMAIL_PATTERN)?,
+            email: Regex::new(EMAIL)?,
             route_rules: seed_rules(),
             secret_keys: weir_redact::Config::default().secret_keys,
         })
@@ -153,7 +186,7 @@ impl Native {
         if let Some(masked) = map
             .get("email")
             .and_then(Json::as_str)
-            .and_then(|e| weir_redact::mask_email(e, 3))
+            .and_then(mask_address)
         {
             map.insert("email".into(), Json::String(masked));
         }
@@ -161,7 +194,7 @@ impl Native {
             if let Some(masked) = user
                 .get("email")
                 .and_then(Json::as_str)
-                .and_then(|e| weir_redact::mask_email(e, 3))
+                .and_then(mask_address)
             {
                 user.insert("email".into(), Json::String(masked));
             }
@@ -174,7 +207,7 @@ impl Native {
             let Some(text) = slot.as_str() else { continue };
             let mut current = None;
             if masks_emails {
-                current = weir_redact::mask_emails_in(&self.email, text, 3);
+                current = mask_addresses_in(&self.email, text);
             }
             for rule in &self.redact_rules {
                 if let Some(next) = rule.apply(current.as_deref().unwrap_or(text)) {

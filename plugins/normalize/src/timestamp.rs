@@ -145,9 +145,10 @@ mod tests {
 
     #[test]
     fn format_writes_what_chrono_writes() {
-        let mut seconds: i64 = -62_200_000_000; // before year 0
+        // Years 0 to 9999, the years written digit by digit, against chrono.
+        let mut seconds: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
         let mut checked = 0;
-        while seconds < 300_000_000_000 {
+        while seconds < 253_402_300_800 {
             for nanos in [0, 1_000_000, 999_999_999, 123_456_789] {
                 let dt = DateTime::from_timestamp(seconds, nanos).unwrap();
                 assert_eq!(
@@ -160,15 +161,24 @@ mod tests {
             seconds += 86_399_937; // a day's worth less a minute, and a bit
         }
         assert!(checked > 10_000);
-        // A leap second (nanoseconds past 1e9) and years outside 0..=9999 take chrono's path.
-        let leap = NaiveDateTime::parse_from_str("2016-12-31 23:59:59.5", "%Y-%m-%d %H:%M:%S%.f")
-            .unwrap()
-            .and_utc()
-            .with_nanosecond(1_500_000_000)
-            .unwrap();
+    }
+
+    /// The two shapes the digit-by-digit writer hands to chrono, against text written out
+    /// by hand (RFC 3339's leap second `:60`; ISO 8601's expanded, signed year).
+    #[test]
+    fn leap_seconds_and_years_past_9999_are_written_as_iso_8601_says() {
         assert_eq!(
-            format(leap),
-            leap.to_rfc3339_opts(SecondsFormat::Millis, true)
+            norm("2016-12-31T23:59:60.5Z").as_deref(),
+            Some("2016-12-31T23:59:60.500Z")
+        );
+        // 253,402,300,800 s after the epoch is 10000-01-01T00:00:00Z.
+        assert_eq!(
+            parse_epoch(253_402_300_800_000.0).map(format).as_deref(),
+            Some("+10000-01-01T00:00:00.000Z")
+        );
+        assert_eq!(
+            parse_epoch(253_402_300_799_999.0).map(format).as_deref(),
+            Some("9999-12-31T23:59:59.999Z")
         );
     }
 
