@@ -27,3 +27,5 @@ for _ in $(seq 100); do
     sleep 0.2
 done
 ./target/release/weir bench --suite kafka --brokers "127.0.0.1:$kafka_port" --es-url "http://127.0.0.1:$es_port" "$@"
+# The broker's own CPU over the whole run (setup and every round), for comparison.
+echo "broker (tansu) CPU s, whole run: $(ps -o times= -p "$tansu_pid" | tr -d ' ')"

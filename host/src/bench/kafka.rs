@@ -5,7 +5,7 @@
 //! Reports events/s from the first commit to the last (group join excluded), Weir's own
 //! CPU seconds per million events (user + sys of the `weir run` process alone, so the
 //! endpoint's cost is not in it) over the whole run and over the same steady-state
-//! window as the rate, and Weir's peak RSS.
+//! window as the rate, and Weir's peak RSS, and how its CPU divides among its threads.
 //!
 //! The round's config commits every 100 ms rather than every second, so that the events
 //! handled but not yet committed when the window opens (which the steady-state figure
@@ -21,7 +21,7 @@ use rdkafka::ClientConfig;
 
 use super::kafka_client::{committed, create_topic, ends, produce};
 
-use super::pipeline::{children_cpu, peak_rss_kib, process_cpu, range};
+use super::pipeline::{children_cpu, peak_rss_kib, process_cpu, range, thread_cpu};
 use super::{generate, median};
 
 /// What to run.
@@ -56,6 +56,8 @@ pub struct KafkaRound {
     pub steady_cpu_per_million: f64,
     /// Weir's peak RSS, MiB.
     pub rss_mib: f64,
+    /// Weir's CPU per thread name when the last offset was committed.
+    pub threads: Vec<(String, Duration)>,
 }
 
 const PARTITIONS: i32 = 6;
@@ -122,7 +124,11 @@ pub fn run(opts: &KafkaOptions) -> anyhow::Result<Vec<KafkaRound>> {
                 first_commit = Some((Instant::now(), progressed, process_cpu(child.id())));
             }
             if ends.iter().all(|(p, end)| committed.get(p) == Some(end)) {
-                break (Instant::now(), process_cpu(child.id()));
+                break (
+                    Instant::now(),
+                    process_cpu(child.id()),
+                    thread_cpu(child.id()),
+                );
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
@@ -138,7 +144,7 @@ pub fn run(opts: &KafkaOptions) -> anyhow::Result<Vec<KafkaRound>> {
             bail!("weir run did not stop cleanly ({status})");
         }
         let cpu = (children_cpu()? - cpu_before).as_secs_f64();
-        let (done, cpu_at_done) = done;
+        let (done, cpu_at_done, threads) = done;
         // Set at the latest in the iteration that saw the last commit.
         let (start, before, cpu_at_start) = first_commit.context("no commit was seen")?;
         if before as usize >= opts.events {
@@ -153,6 +159,7 @@ pub fn run(opts: &KafkaOptions) -> anyhow::Result<Vec<KafkaRound>> {
             cpu_per_million: cpu / opts.events as f64 * 1e6,
             steady_cpu_per_million: (cpu_at_done - cpu_at_start).as_secs_f64() / measured * 1e6,
             rss_mib: peak as f64 / 1024.0,
+            threads,
         });
     }
     Ok(rounds)
@@ -194,5 +201,26 @@ pub fn print(
         out,
         "weir peak RSS MiB: {:.0} ({ml:.0}-{mh:.0})",
         median(&rss)
-    )
+    )?;
+    print_threads(rounds, out)
+}
+
+/// Each thread name's share of Weir's CPU, over all rounds (at each round's last commit).
+fn print_threads(rounds: &[KafkaRound], out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let mut by_name: std::collections::BTreeMap<&str, Duration> = Default::default();
+    for (name, cpu) in rounds.iter().flat_map(|r| &r.threads) {
+        *by_name.entry(name).or_default() += *cpu;
+    }
+    let total: Duration = by_name.values().sum();
+    let mut shares: Vec<(&str, Duration)> = by_name.into_iter().collect();
+    shares.sort_by(|a, b| b.1.cmp(&a.1));
+    let shares: Vec<String> = shares
+        .iter()
+        .filter(|(_, cpu)| !cpu.is_zero())
+        .map(|(name, cpu)| {
+            let share = cpu.as_secs_f64() / total.as_secs_f64().max(1e-9) * 100.0;
+            format!("{name} {share:.0}%")
+        })
+        .collect();
+    writeln!(out, "weir CPU by thread: {}", shares.join(", "))
 }

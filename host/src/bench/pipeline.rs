@@ -50,6 +50,35 @@ pub(crate) fn process_cpu(pid: u32) -> Option<Duration> {
     stat_cpu(&format!("/proc/{pid}/stat"), 14).ok()
 }
 
+/// A running process's CPU time so far per thread name, with a trailing `-N` or a
+/// number dropped so that `weir-worker-0` and `weir-worker-1` count together (from
+/// `/proc/<pid>/task/*/stat`); empty once it is gone. Threads that already exited are
+/// not in it.
+pub(crate) fn thread_cpu(pid: u32) -> Vec<(String, Duration)> {
+    let mut by_name: std::collections::BTreeMap<String, Duration> = Default::default();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    for task in tasks.flatten() {
+        let stat = task.path().join("stat");
+        let (Ok(text), Ok(cpu)) = (
+            std::fs::read_to_string(&stat),
+            stat_cpu(&stat.to_string_lossy(), 14),
+        ) else {
+            continue;
+        };
+        let name = text
+            .split_once('(')
+            .and_then(|(_, rest)| rest.rsplit_once(')'))
+            .map(|(name, _)| name)
+            .unwrap_or("?");
+        let group = name.trim_end_matches(|c: char| c.is_ascii_digit());
+        let group = group.strip_suffix('-').unwrap_or(group);
+        *by_name.entry(group.to_owned()).or_default() += cpu;
+    }
+    by_name.into_iter().collect()
+}
+
 /// Two adjacent tick counts of a stat file, from field `first` (1-based, as in proc(5)),
 /// as time. Linux's clock tick is 100 Hz (`USER_HZ`).
 fn stat_cpu(path: &str, first: usize) -> std::io::Result<Duration> {

@@ -109,6 +109,7 @@ fn next_is_colon(bytes: &[u8], mut at: usize) -> bool {
 /// of a UTF-16 surrogate pair, which no string can hold (serde_json only validates
 /// escapes when it decodes a string). Exact for valid JSON text, where backslashes occur
 /// only inside strings; most events hold none, and cost one `memchr` pass.
+#[cfg(feature = "json")]
 pub(crate) fn lone_surrogate(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut at = 0;
@@ -137,6 +138,7 @@ pub(crate) fn lone_surrogate(text: &str) -> Option<usize> {
 }
 
 /// The four hex digits at `at`, as a number.
+#[cfg(feature = "json")]
 fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
     let digits = std::str::from_utf8(bytes.get(at..at + 4)?).ok()?;
     u32::from_str_radix(digits, 16).ok()
@@ -158,6 +160,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "json")]
     fn empty_keys_and_surrogate_escapes_are_noticed() {
         assert!(scan_container(r#"{"a":{"" : 1}}"#, 10).empty_key);
         assert!(!scan_container(r#"{"a":[""],"b":""}"#, 10).empty_key);
