@@ -97,11 +97,34 @@ impl Es {
         self.counts(prefix).values().sum()
     }
 
-    /// `(index, _id)` of every document in indices starting with `prefix`, paged with
-    /// `search_after` over the numeric field `seq`.
-    pub fn ids(&self, prefix: &str) -> Vec<(String, String)> {
+    /// Every document in indices starting with `prefix`, once nothing writes to them any
+    /// more: each index's listing is checked against its `_count`, because paging on
+    /// `seq` alone would skip a second document with the same `seq` at a page boundary
+    /// (a duplicate under another `_id`).
+    pub fn docs(&self, prefix: &str) -> Vec<Listed> {
+        let (docs, counts) = self.list(prefix);
+        for (index, count) in counts {
+            let listed = docs.iter().filter(|d| d.index == index).count() as u64;
+            assert_eq!(
+                listed, count,
+                "{index}: the listing by seq missed documents its _count has (two with one seq?)"
+            );
+        }
+        docs
+    }
+
+    /// Documents in indices starting with `prefix` while they may still be written to:
+    /// each one listed is there (the listing may lack the latest ones).
+    pub fn docs_so_far(&self, prefix: &str) -> Vec<Listed> {
+        self.list(prefix).0
+    }
+
+    /// Documents paged with `search_after` over the numeric field `seq` (read back from
+    /// the sort values), and each index's `_count` from just before.
+    fn list(&self, prefix: &str) -> (Vec<Listed>, BTreeMap<String, u64>) {
+        let counts = self.counts(prefix);
         let mut out = Vec::new();
-        for index in self.counts(prefix).keys() {
+        for index in counts.keys() {
             let mut after: Option<Value> = None;
             loop {
                 let mut query = serde_json::json!({
@@ -124,16 +147,30 @@ impl Es {
                     break;
                 }
                 for h in &hits {
-                    out.push((
-                        h["_index"].as_str().unwrap_or_default().to_owned(),
-                        h["_id"].as_str().unwrap_or_default().to_owned(),
-                    ));
+                    let seq = &h["sort"][0];
+                    out.push(Listed {
+                        index: h["_index"].as_str().unwrap_or_default().to_owned(),
+                        id: h["_id"].as_str().unwrap_or_default().to_owned(),
+                        seq: seq
+                            .as_u64()
+                            .or_else(|| seq.as_f64().map(|f| f as u64))
+                            .unwrap_or_else(|| panic!("no seq sort value in {h}")),
+                    });
                 }
                 after = hits.last().and_then(|h| h.get("sort").cloned());
             }
         }
-        out
+        (out, counts)
     }
+}
+
+/// One listed document.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub index: String,
+    pub id: String,
+    /// The document's `seq` field.
+    pub seq: u64,
 }
 
 /// A blocking HTTP/1.1 request with `Connection: close`; returns status and body.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use weir::bench::kafka_client;
 
@@ -76,7 +77,11 @@ impl Kafka {
 
     /// Produces `(key, payload)` records, one per batch (see
     /// [`kafka_client::produce`]); returns where each landed (partition, offset).
-    pub fn produce(&self, topic: &str, records: &[(String, String)]) -> Vec<(i32, i64)> {
+    pub fn produce<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        topic: &str,
+        records: &[(K, V)],
+    ) -> Vec<(i32, i64)> {
         kafka_client::produce(&self.runtime, &self.brokers, topic, records).expect("produce")
     }
 
@@ -110,9 +115,32 @@ impl Kafka {
         false
     }
 
-    /// Reads every record of `topic` from the start (all partitions), stopping after
-    /// `idle` without a new one.
-    pub fn read_all(&self, topic: &str, partitions: i32, idle: Duration) -> Vec<String> {
+    /// Every record of `topic` (partitions `0..partitions`), read from the start to the
+    /// end: "nothing more arrived for a while" cannot tell an empty topic from a slow
+    /// reader, and Tansu's high watermarks are wrong, so the end is a marker record this
+    /// writes to each partition first; the read ends once every marker is seen (panics if
+    /// one is not within a minute). Markers from earlier calls are left out.
+    pub fn read_to_end(&self, topic: &str, partitions: i32) -> Vec<Read> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .set("linger.ms", "0")
+            .create()
+            .expect("producer");
+        let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+        self.runtime.block_on(async {
+            for p in 0..partitions {
+                let record = FutureRecord::to(topic)
+                    .partition(p)
+                    .key(END_MARKER)
+                    .payload(END_MARKER);
+                let (partition, offset) = producer
+                    .send(record, Duration::from_secs(30))
+                    .await
+                    .map(|d| (d.partition, d.offset))
+                    .unwrap_or_else(|(e, _)| panic!("end marker to {topic}[{p}]: {e}"));
+                ends.insert(partition, offset);
+            }
+        });
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.brokers)
             .set("group.id", format!("reader-{}", super::unique()))
@@ -126,15 +154,41 @@ impl Kafka {
         }
         consumer.assign(&list).expect("assign");
         let mut out = Vec::new();
-        let mut last = Instant::now();
-        while last.elapsed() < idle {
-            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
-                last = Instant::now();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ends.is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "{topic}: end markers {ends:?} not read back; read so far: {out:?}"
+            );
+            let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else {
+                continue;
+            };
+            if ends.get(&m.partition()) == Some(&m.offset()) {
+                ends.remove(&m.partition());
             }
+            if m.key() == Some(END_MARKER.as_bytes()) {
+                continue;
+            }
+            out.push(Read {
+                partition: m.partition(),
+                offset: m.offset(),
+                payload: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+            });
         }
         out
     }
+}
+
+/// The key and payload of the records [`Kafka::read_to_end`] writes to find a topic's end.
+const END_MARKER: &str = "weir-test-end-marker";
+
+/// A record read back from a topic.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub partition: i32,
+    pub offset: i64,
+    /// The value, invalid UTF-8 replaced.
+    pub payload: String,
 }
 
 /// The tansu binary: `TANSU` if set, else on `PATH` or in `~/.cargo/bin`.

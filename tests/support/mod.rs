@@ -2,6 +2,7 @@
 //! pipeline files into temp dirs, and runs the real `weir` binary.
 #![allow(dead_code)]
 
+pub mod corpus;
 pub mod double;
 pub mod es;
 pub mod kafka;

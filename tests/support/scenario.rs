@@ -1,145 +1,19 @@
 //! A Kafka → four bundled plugins → Elasticsearch scenario: a topic filled with a
-//! generated corpus whose fate is known in advance (which events the chain drops, which
-//! index each lands in), a pipeline file for `weir run`, and the checks.
+//! generated corpus whose fate is known in advance (`corpus.rs`), a pipeline file for
+//! `weir run`, and the checks: documents against the corpus's model, commits against
+//! what Elasticsearch holds, dead letters read to the topic's end.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use super::corpus::{Corpus, Fate};
 use super::es::Es;
 use super::kafka::{Kafka, FAST_GROUP};
 use super::{root, unique, wasm, Running};
 
 /// How long a test may wait for Weir to catch up.
 pub const CATCH_UP: Duration = Duration::from_secs(300);
-
-const SERVICES: [&str; 5] = [
-    "payment-gateway",
-    "user-profile",
-    "order-api",
-    "critical-service",
-    "search-api",
-];
-const LEVELS: [&str; 6] = ["INFO", "INFO", "WARNING", "DEBUG", "ERROR", "INFO"];
-
-/// What one generated event should become.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Fate {
-    /// Indexed into this index.
-    Indexed(String),
-    /// Dropped by the route plugin (DEBUG outside critical-service).
-    Dropped,
-    /// Dead-lettered: not JSON.
-    InvalidJson,
-    /// Dead-lettered: over the configured `max_event_bytes` (poison corpora use 4096).
-    Oversize,
-    /// Dead-lettered by Elasticsearch: `user_id` (a keyword) is an object.
-    MappingConflict,
-}
-
-/// Generated events and their fates, by `seq`.
-pub struct Corpus {
-    /// `(key, payload)` records to produce.
-    pub records: Vec<(String, String)>,
-    /// Fate of each, by position.
-    pub fates: Vec<Fate>,
-    /// Where each was produced (partition, offset), once produced.
-    pub placed: Vec<(i32, i64)>,
-}
-
-impl Corpus {
-    /// `n` events of ~450 bytes, index names prefixed with `prefix`. With `poison`, one in
-    /// 100 is not JSON, another one in 100 has an object where the index template maps a
-    /// `keyword` (`user_id`), and one in 1000 is over 4 KiB.
-    pub fn generate(n: usize, prefix: &str, poison: bool) -> Corpus {
-        let mut records = Vec::with_capacity(n);
-        let mut fates = Vec::with_capacity(n);
-        for i in 0..n {
-            let service = SERVICES[(i * 7 + i / 5) % SERVICES.len()];
-            let level = LEVELS[(i * 13 + i / 7) % LEVELS.len()];
-            let day = 15 + i % 2;
-            let key = format!("k{}", i % 97);
-            if poison && i % 100 == 17 {
-                records.push((key, format!("{{\"seq\": {i}, \"message\": \"truncated")));
-                fates.push(Fate::InvalidJson);
-                continue;
-            }
-            if poison && i == 1234 {
-                // ~700 KB of quotes: its dead-letter entry, escaped, is over Kafka's 1 MB.
-                records.push((
-                    key,
-                    format!("{{\"seq\": {i}, \"blob\": {}", "\"".repeat(700_000)),
-                ));
-                fates.push(Fate::Oversize);
-                continue;
-            }
-            if poison && i % 1000 == 71 {
-                let big = serde_json::json!({"seq": i, "level": "ERROR", "service": service, "stack_trace": "x".repeat(5000)});
-                records.push((key, big.to_string()));
-                fates.push(Fate::Oversize);
-                continue;
-            }
-            let conflict = poison && i % 100 == 53;
-            let user = if conflict {
-                serde_json::json!({"id": i % 5000})
-            } else {
-                serde_json::json!(format!("u-{}", i % 5000))
-            };
-            let method = ["GET", "POST", "PUT"][i % 3];
-            let status = [200, 201, 404, 500][i % 4];
-            let ip = ["8.8.8.8", "81.2.69.160", "10.0.3.7"][i % 3];
-            let event = serde_json::json!({
-                "timestamp": format!("2025-01-{day}T10:{:02}:{:02}.{:03}Z", (i / 60) % 60, i % 60, i % 1000),
-                "level": level,
-                "service": service,
-                "message": format!("request {i} handled for user mario.rossi@example.com after validation of the basket and the payment method, with {} items", i % 17),
-                "seq": i,
-                "correlation_id": format!("{:08x}-4b1d-4f3a-9c2e-{:012x}", i * 2654435761 % 4294967296, i),
-                "method": method,
-                "path": format!("/users/{}/orders", i % 9973),
-                "status_code": status,
-                "duration_ms": (i % 1500) as f64 + 0.5,
-                "client_ip": ip,
-                "user_id": user,
-                "password": "hunter2",
-            });
-            records.push((key, event.to_string()));
-            fates.push(if level == "DEBUG" && service != "critical-service" {
-                Fate::Dropped
-            } else if conflict {
-                Fate::MappingConflict
-            } else {
-                let route = match service {
-                    "payment-gateway" => "payments",
-                    "user-profile" => "users",
-                    _ => "general",
-                };
-                Fate::Indexed(format!("{prefix}-{service}-{route}-2025.01.{day}"))
-            });
-        }
-        Corpus {
-            records,
-            fates,
-            placed: Vec::new(),
-        }
-    }
-
-    /// Expected documents per index.
-    pub fn expected_counts(&self) -> BTreeMap<String, u64> {
-        let mut out = BTreeMap::new();
-        for f in &self.fates {
-            if let Fate::Indexed(index) = f {
-                *out.entry(index.clone()).or_insert(0) += 1;
-            }
-        }
-        out
-    }
-
-    /// Number of events with `fate`.
-    pub fn count(&self, fate: &Fate) -> usize {
-        self.fates.iter().filter(|f| *f == fate).count()
-    }
-}
 
 /// One scenario's broker, cluster, names and files.
 pub struct Scenario {
@@ -297,58 +171,144 @@ path = {route:?}
         );
     }
 
-    /// Asserts every indexed event is in its index exactly once (by `_id`), none missing,
-    /// and nothing else is there.
+    /// Asserts Elasticsearch holds exactly what the corpus's model expects: the `_id` set
+    /// is `<topic>-<partition>-<offset>` of every event meant to be indexed, where the
+    /// producer's delivery reports placed it; each `_id` once, holding that event's `seq`,
+    /// in the index the model computed from the event; nothing else.
     pub fn assert_exactly_once(&self, corpus: &Corpus) {
-        let counts = self.es.counts(&self.prefix);
-        let ids = self.es.ids(&self.prefix);
-        if counts != corpus.expected_counts() {
-            // Name what is missing, by partition and offset ranges.
-            let have: std::collections::HashSet<&str> =
-                ids.iter().map(|(_, id)| id.as_str()).collect();
-            let mut missing: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
-            for (seq, fate) in corpus.fates.iter().enumerate() {
-                let (p, o) = corpus.placed[seq];
-                if matches!(fate, Fate::Indexed(_))
-                    && !have.contains(format!("{}-{p}-{o}", self.topic).as_str())
-                {
-                    missing.entry(p).or_default().push(o);
-                }
+        let expected = self.expected_docs(corpus);
+        let docs = self.es.docs(&self.prefix);
+        let mut wrong = Vec::new();
+        let mut seen = HashSet::new();
+        for d in &docs {
+            let Some(want) = expected.get(&d.id) else {
+                wrong.push(format!(
+                    "unexpected _id {} (seq {}) in {}",
+                    d.id, d.seq, d.index
+                ));
+                continue;
+            };
+            if !seen.insert(d.id.as_str()) {
+                wrong.push(format!(
+                    "_id {} is indexed twice (again in {})",
+                    d.id, d.index
+                ));
             }
-            let ranges: Vec<String> = missing
-                .iter()
-                .map(|(p, offs)| {
-                    format!(
-                        "p{p}: {} missing, {}..={}",
-                        offs.len(),
-                        offs[0],
-                        offs[offs.len() - 1]
-                    )
-                })
-                .collect();
-            panic!(
-                "documents per index differ:\n got {counts:?}\nwant {:?}\nmissing: {ranges:?}",
-                corpus.expected_counts()
-            );
+            if d.seq != want.seq as u64 {
+                wrong.push(format!(
+                    "_id {} holds seq {}, not seq {}",
+                    d.id, d.seq, want.seq
+                ));
+            }
+            if d.index != want.index {
+                wrong.push(format!(
+                    "_id {} (seq {}) is in {}, not in {}",
+                    d.id, d.seq, d.index, want.index
+                ));
+            }
         }
-        let mut seen = std::collections::HashSet::new();
-        for (_, id) in &ids {
-            assert!(seen.insert(id.clone()), "_id {id} is indexed twice");
+        // What is missing, by partition and offset range.
+        let mut missing: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+        for (id, want) in &expected {
+            if !seen.contains(id.as_str()) {
+                missing.entry(want.partition).or_default().push(want.offset);
+            }
         }
-        let expected: usize = corpus
-            .fates
-            .iter()
-            .filter(|f| matches!(f, Fate::Indexed(_)))
-            .count();
-        assert_eq!(ids.len(), expected, "distinct _ids");
+        let missing: Vec<String> = missing
+            .iter_mut()
+            .map(|(p, offs)| {
+                offs.sort_unstable();
+                format!(
+                    "p{p}: {} missing, {}..={}",
+                    offs.len(),
+                    offs[0],
+                    offs[offs.len() - 1]
+                )
+            })
+            .collect();
+        assert!(
+            wrong.is_empty() && missing.is_empty(),
+            "{} documents, {} expected; {} wrong, first: {:?}; missing: {missing:?}",
+            docs.len(),
+            expected.len(),
+            wrong.len(),
+            &wrong[..wrong.len().min(20)]
+        );
     }
 
-    /// The dead-letter topic's entries.
-    pub fn dead_letters(&self) -> Vec<serde_json::Value> {
-        self.kafka
-            .read_all(&format!("{}-dlq", self.topic), 1, Duration::from_secs(3))
+    /// The documents the model expects, by `_id`.
+    fn expected_docs<'c>(&self, corpus: &'c Corpus) -> HashMap<String, Expected<'c>> {
+        assert_eq!(
+            corpus.placed.len(),
+            corpus.fates.len(),
+            "the corpus is produced"
+        );
+        corpus
+            .fates
             .iter()
-            .map(|l| serde_json::from_str(l).expect("dead-letter entries are JSON"))
+            .zip(&corpus.placed)
+            .enumerate()
+            .filter_map(|(seq, (fate, &(partition, offset)))| match fate {
+                Fate::Indexed(index) => Some((
+                    format!("{}-{partition}-{offset}", self.topic),
+                    Expected {
+                        seq,
+                        index,
+                        partition,
+                        offset,
+                    },
+                )),
+                _ => None,
+            })
             .collect()
     }
+
+    /// Asserts that every event the model indexes below `committed` (the group's offsets,
+    /// read before this call) is in Elasticsearch: nothing is committed before it is
+    /// indexed. Returns how many such events were checked, and how many documents
+    /// Elasticsearch held.
+    pub fn assert_committed_are_indexed(
+        &self,
+        corpus: &Corpus,
+        committed: &BTreeMap<i32, i64>,
+    ) -> (usize, usize) {
+        let have: HashSet<String> = self
+            .es
+            .docs_so_far(&self.prefix)
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        let mut covered = 0;
+        for (id, want) in self.expected_docs(corpus) {
+            if want.offset >= committed.get(&want.partition).copied().unwrap_or(-1) {
+                continue;
+            }
+            assert!(
+                have.contains(&id),
+                "partition {} is committed at {committed:?} but offset {} (seq {}) is not in Elasticsearch",
+                want.partition,
+                want.offset,
+                want.seq
+            );
+            covered += 1;
+        }
+        (covered, have.len())
+    }
+
+    /// The dead-letter topic's entries, read to its end (see [`Kafka::read_to_end`]).
+    pub fn dead_letters(&self) -> Vec<serde_json::Value> {
+        self.kafka
+            .read_to_end(&format!("{}-dlq", self.topic), 1)
+            .iter()
+            .map(|r| serde_json::from_str(&r.payload).expect("dead-letter entries are JSON"))
+            .collect()
+    }
+}
+
+/// Where the model expects one event's document.
+struct Expected<'c> {
+    seq: usize,
+    index: &'c str,
+    partition: i32,
+    offset: i64,
 }

@@ -28,17 +28,18 @@ pub fn create_topic(
     Ok(())
 }
 
-/// Produces `(key, payload)` records; returns where each landed (partition, offset).
+/// Produces `(key, payload)` records (text or bytes: the tests also send invalid UTF-8);
+/// returns where each landed (partition, offset).
 ///
 /// One record per batch: Tansu 0.6.0 answers a fetch from an offset inside a stored batch
 /// with the *next* batch, silently skipping the rest of that batch (real Kafka returns the
 /// containing batch and the client skips ahead). Any resume from a committed offset, a
 /// pause or a rebalance would otherwise lose records to the broker, not to Weir.
-pub fn produce(
+pub fn produce<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     runtime: &tokio::runtime::Runtime,
     brokers: &str,
     topic: &str,
-    records: &[(String, String)],
+    records: &[(K, V)],
 ) -> anyhow::Result<Vec<(i32, i64)>> {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -49,7 +50,9 @@ pub fn produce(
     runtime.block_on(async {
         let mut deliveries = Vec::with_capacity(records.len());
         for (key, payload) in records {
-            let record = FutureRecord::to(topic).key(key).payload(payload);
+            let record = FutureRecord::to(topic)
+                .key(key.as_ref())
+                .payload(payload.as_ref());
             deliveries.push(
                 producer
                     .send_result(record)
