@@ -179,21 +179,105 @@ fn bounded_retries_give_up_into_the_dead_letter_output() {
     assert_eq!(double.state.lock().unwrap().bulk_requests, 3 * 3);
 }
 
+/// Every dead-letter entry has `reason`, and the entries hold the events `0..n`.
+fn assert_dead_lettered(run: &Run, reason: impl Fn(&str) -> bool) {
+    let dead = run.dead();
+    let mut seqs: Vec<u64> = dead
+        .iter()
+        .map(|d| {
+            let r = d["reason"].as_str().unwrap_or_default();
+            assert!(reason(r), "reason: {r}");
+            assert_eq!(d["stage"], "elasticsearch");
+            let raw: Value = serde_json::from_str(d["event"].as_str().unwrap()).unwrap();
+            raw["seq"].as_u64().unwrap()
+        })
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..run.n as u64).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_request_refused_with_a_4xx_is_dead_lettered_with_the_reason_and_not_resent() {
+    for status in [400, 404, 413] {
+        let run = Run::new(50, &[]);
+        let double = Double::start();
+        double.set(|f| f.statuses = std::iter::repeat_n(status, 1000).collect());
+        let log = run.run(&double, FAST_RETRY);
+        let want = format!("elasticsearch refused the bulk request: HTTP {status}: ");
+        assert_dead_lettered(&run, |r| {
+            r.starts_with(&want) && r.contains("injected fault")
+        });
+        let state = double.state.lock().unwrap();
+        assert_eq!(state.bulk_sizes.iter().sum::<usize>(), 50, "each sent once");
+        assert!(state.docs.is_empty());
+        assert!(!log.contains("retrying"), "{log}");
+        assert!(
+            log.contains("50 events in, 0 out, 0 dropped, 50 dead-lettered"),
+            "{log}"
+        );
+    }
+}
+
+#[test]
+fn refused_credentials_are_retried_and_logged_as_errors() {
+    const REFUSED: &str = "elasticsearch refused the credentials (check sink.auth); retrying";
+    let errors = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("ERROR") && l.contains(REFUSED))
+            .count()
+    };
+    for status in [401, 403] {
+        // Refused for good: each document is sent 1 + max_retries times, every refusal
+        // is an error line, and then the documents are dead-lettered.
+        let run = Run::new(50, &[]);
+        let double = Double::start();
+        double.set(|f| f.statuses = std::iter::repeat_n(status, 1000).collect());
+        let log = run.run(
+            &double,
+            "[sink.retry]\ninitial_ms = 5\nmax_ms = 10\nmax_retries = 2\n",
+        );
+        let want = format!("elasticsearch: gave up after 2 retries: HTTP {status}: ");
+        assert_dead_lettered(&run, |r| r.starts_with(&want));
+        let state = double.state.lock().unwrap();
+        assert_eq!(state.bulk_sizes.iter().sum::<usize>(), 3 * 50);
+        assert_eq!(errors(&log), state.bulk_requests as usize, "{log}");
+    }
+    // With the default (unbounded) retries, once the credentials are accepted everything
+    // is stored, once.
+    let run = Run::new(50, &[]);
+    let double = Double::start();
+    double.set(|f| f.statuses = [401, 403].into());
+    let log = run.run(&double, FAST_RETRY);
+    run.assert_all_stored(&double, &[]);
+    assert!(run.dead().is_empty());
+    assert_eq!(errors(&log), 2, "{log}");
+}
+
 #[test]
 fn batches_are_bounded_gzipped_and_sent_concurrently_up_to_the_limit() {
     let run = Run::new(3000, &[]);
     let double = Double::start();
-    double.set(|f| f.delay = std::time::Duration::from_millis(150));
+    // The first requests are held until three are in flight and no fourth has come for
+    // half a second: a fourth would arrive meanwhile if the limit were not kept.
+    double.set(|f| {
+        f.hold_until = Some(3);
+        f.hold_quiet = std::time::Duration::from_millis(500);
+        f.delay = std::time::Duration::from_millis(50);
+    });
     run.run(&double, "batch_events = 100\nconcurrency = 3");
     run.assert_all_stored(&double, &[]);
     let state = double.state.lock().unwrap();
+    assert_eq!(
+        state.max_concurrent, 3,
+        "three requests in flight: reached, never passed"
+    );
+    let sizes = &state.bulk_sizes;
+    assert_eq!(sizes.iter().sum::<usize>(), 3000, "each document sent once");
     assert!(
-        (30..=40).contains(&state.bulk_requests),
-        "{} requests for 3000 documents in batches of at most 100",
-        state.bulk_requests
+        sizes.iter().all(|n| (1..=100).contains(n)),
+        "at most 100 documents per request: {sizes:?}"
     );
     assert_eq!(state.gzipped, state.bulk_requests, "every body gzipped");
-    assert_eq!(state.max_concurrent, 3, "three requests in flight at most");
     drop(state);
 
     // By bytes: ~80-byte documents, 4 KiB requests.
@@ -217,13 +301,10 @@ fn basic_and_api_key_credentials_are_sent() {
         "[sink.auth]\nusername = \"weir\"\npassword = \"s3cret\"",
     );
     // base64("weir:s3cret")
-    assert!(double
-        .state
-        .lock()
-        .unwrap()
-        .auth
-        .iter()
-        .all(|a| a == "Basic d2VpcjpzM2NyZXQ="));
+    let state = double.state.lock().unwrap();
+    assert!(!state.auth.is_empty());
+    assert!(state.auth.iter().all(|a| a == "Basic d2VpcjpzM2NyZXQ="));
+    drop(state);
     let double = Double::start();
     run.run(&double, "[sink.auth]\napi_key = \"aWQ6a2V5\"");
     let state = double.state.lock().unwrap();

@@ -1,4 +1,5 @@
 //! Hostile plugins cannot take the host down, and their batches follow their policy.
+//! What grants let a plugin reach, and the deadline on a loaded machine: `sandbox_grants.rs`.
 
 mod support;
 
@@ -9,9 +10,16 @@ fn ids(values: &[serde_json::Value]) -> Vec<u64> {
 }
 
 /// Batches are 4 events: ids 0-3, 4-7, 8-11. `boom` at id 5 sinks the second batch, and
-/// its halves are retried until id 5 alone follows the policy.
+/// its halves are retried until id 5 alone follows the policy. The deadline is 250 ms:
+/// isolating a batch may take as long as its retries would at the deadline each, and at
+/// 50 ms, on a loaded machine, the restarts between the retries used that up, so batch
+/// mates were dead-lettered with the looping event (and the allocating one hit the
+/// deadline before the memory cap).
 fn run_hostile(policy: &str, config: &str) -> Pipeline {
-    let p = Pipeline::new(&events(12, &[5]), &hostile("bad", policy, config));
+    let plugin =
+        hostile("bad", policy, config).replace("deadline_ms = 50\n", "deadline_ms = 250\n");
+    assert!(plugin.contains("deadline_ms = 250\n"), "{plugin}");
+    let p = Pipeline::new(&events(12, &[5]), &plugin);
     p.run();
     p
 }
@@ -47,7 +55,7 @@ fn assert_fail_closed(p: &Pipeline, reason_part: &str) {
 #[test]
 fn an_infinite_loop_is_stopped_by_its_deadline() {
     let p = run_hostile("fail-closed", "mode = \"loop\"");
-    assert_fail_closed(&p, "exceeded its CPU deadline of 50 ms (stopped after ");
+    assert_fail_closed(&p, "exceeded its CPU deadline of 250 ms (stopped after ");
     // The interruption itself must be prompt: a generous bound, for a noisy machine.
     let reason = p.dead()[0]["reason"]
         .as_str()
@@ -125,27 +133,6 @@ fn reading_a_file_without_a_grant_fails() {
     let reason = dead[0]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("cannot read"), "{reason}");
     assert!(p.output().iter().all(|e| e.get("found").is_none()));
-}
-
-#[test]
-fn a_granted_directory_is_readable_and_nothing_else() {
-    let data = tempfile::tempdir().unwrap();
-    std::fs::write(data.path().join("hello.txt"), "granted").unwrap();
-    let plugin = hostile(
-        "reader",
-        "fail-closed",
-        "mode = \"read-file\"\npath = \"/data/hello.txt\"",
-    )
-    .replace(
-        "[plugins.config]",
-        &format!(
-            "[plugins.grants]\ndirs = {{ \"/data\" = {:?} }}\n[plugins.config]",
-            data.path()
-        ),
-    );
-    let p = Pipeline::new(&events(2, &[1]), &plugin);
-    p.run();
-    assert_eq!(p.output()[1]["found"], "granted");
 }
 
 #[test]

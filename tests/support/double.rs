@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -31,6 +31,14 @@ pub struct Faults {
     pub slow: u32,
     /// Never answer `_bulk` requests while set (a stalled cluster).
     pub stall: bool,
+    /// Hold `_bulk` requests unanswered until this many are in flight at once and no
+    /// other has arrived for `hold_quiet` (or 30 s have passed, less than the client's
+    /// default request timeout): a client keeping more
+    /// in flight than it may shows it while the held ones wait. Then every request is
+    /// answered as usual.
+    pub hold_until: Option<u32>,
+    /// See `hold_until`.
+    pub hold_quiet: Duration,
 }
 
 /// What the double has seen and stored.
@@ -55,6 +63,13 @@ pub struct State {
     pub gzipped: u32,
     /// `Authorization` headers seen.
     pub auth: Vec<String>,
+    /// Documents in each `_bulk` request, in arrival order, faults or not: how often
+    /// each document was sent.
+    pub bulk_sizes: Vec<usize>,
+    /// For `hold_until`: when the first request was held, the last one arrived, and
+    /// whether they have been let go.
+    hold: Option<(Instant, Instant)>,
+    released: bool,
 }
 
 /// A running double.
@@ -222,10 +237,20 @@ fn bulk(
     headers: &HashMap<String, String>,
     body: Vec<u8>,
 ) -> (u16, Value) {
+    let docs = decoded(headers, &body).map_or(0, |b| {
+        String::from_utf8_lossy(&b)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count()
+            / 2
+    });
     let (delay, status) = {
         let mut s = state.lock().unwrap();
+        s.bulk_sizes.push(docs);
         s.concurrent += 1;
         s.max_concurrent = s.max_concurrent.max(s.concurrent);
+        let now = Instant::now();
+        s.hold = Some((s.hold.map_or(now, |(first, _)| first), now));
         let delay = match s.faults.slow {
             0 => s.faults.delay,
             1 => {
@@ -239,6 +264,7 @@ fn bulk(
         };
         (delay, s.faults.statuses.pop_front())
     };
+    hold(state);
     std::thread::sleep(delay);
     while state.lock().unwrap().faults.stall {
         std::thread::sleep(Duration::from_millis(50));
@@ -246,6 +272,36 @@ fn bulk(
     let reply = bulk_reply(state, headers, body, status);
     state.lock().unwrap().concurrent -= 1;
     reply
+}
+
+/// Waits while `hold_until` holds requests (see [`Faults::hold_until`]).
+fn hold(state: &Arc<Mutex<State>>) {
+    loop {
+        {
+            let mut s = state.lock().unwrap();
+            let (Some(target), Some((first, last))) = (s.faults.hold_until, s.hold) else {
+                return;
+            };
+            let full = s.concurrent >= target && last.elapsed() >= s.faults.hold_quiet;
+            if s.released || full || first.elapsed() > Duration::from_secs(30) {
+                s.released = true;
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A `_bulk` body, gunzipped if it was sent gzipped; `None` if it does not gunzip.
+fn decoded(headers: &HashMap<String, String>, body: &[u8]) -> Option<Vec<u8>> {
+    if headers.get("content-encoding").map(String::as_str) != Some("gzip") {
+        return Some(body.to_vec());
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .read_to_end(&mut out)
+        .ok()
+        .map(|_| out)
 }
 
 fn bulk_reply(

@@ -11,8 +11,9 @@ pub struct Limits {
     ///
     /// Default: 64.
     pub memory_mib: u32,
-    /// CPU-time deadline for one batch, in milliseconds (enforced to the engine's
-    /// 10 ms tick).
+    /// Deadline for one batch (one `process` call), in milliseconds of wall-clock time,
+    /// counted in the engine's 10 ms epoch ticks: time the call spends descheduled counts
+    /// too, not only the CPU time it uses.
     ///
     /// Default: 100.
     pub deadline_ms: u64,

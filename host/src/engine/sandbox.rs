@@ -54,6 +54,12 @@ pub fn wasi_ctx(grants: &Grants, clock: Option<RealClock>) -> Result<WasiCtx, Gr
         Some(clock) => b.monotonic_clock(clock),
         None => b.wall_clock(FrozenClock).monotonic_clock(FrozenClock),
     };
-    // Networking stays off: no `inherit_network`, no name lookups (the builder's defaults).
+    // No network: no socket may be created and no name looked up. These are the
+    // builder's defaults in wasmtime-wasi 48 (whose own docs say TCP and UDP are allowed,
+    // with every address denied), set here so an upgrade cannot quietly change them;
+    // every address stays denied too (no `inherit_network`).
+    b.allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
     Ok(b.build())
 }
