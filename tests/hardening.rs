@@ -346,7 +346,8 @@ fn item6_one_poison_event_follows_the_policy_and_its_batch_mates_do_not() {
 fn item6_isolating_a_batch_is_bounded_in_time_when_every_restart_is_slow() {
     // Every call traps and every restart spends 200 ms in init: 32 retries of a batch
     // of 256 would restart 32 times (6.4 s of init); the time bound (the retries at
-    // the 50 ms deadline: 1.6 s) stops it after a handful.
+    // the 50 ms deadline plus two ticks each, and a second for restarts: 3.24 s) stops
+    // it after at most 17.
     let entry = raw("fail-closed", "slow-init-trap", 200, "", "")
         .replace("deadline_ms = 200", "deadline_ms = 50")
         .replace(
@@ -364,9 +365,31 @@ fn item6_isolating_a_batch_is_bounded_in_time_when_every_restart_is_slow() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no restart count in {summary}"));
     assert!(
-        (1..=12).contains(&restarts),
+        (1..=17).contains(&restarts),
         "{restarts} restarts: {summary}"
     );
+}
+
+#[test]
+fn item6_batch_mates_of_a_looping_event_are_cleared_even_when_restarts_are_slow() {
+    // Event 0 spins past the 50 ms deadline; each restart spends 300 ms in init. Clearing
+    // its 7 batch mates takes three deadlines and three restarts (~1.1 s): more than the
+    // retries' deadlines alone (12 x 50 ms), which dead-lettered innocent events.
+    let entry = raw("fail-closed", "slow-init-spin-on-zero", 300, "", "")
+        .replace("deadline_ms = 200", "deadline_ms = 50")
+        .replace(
+            "[plugins.config]",
+            "[plugins.grants]\nclock = true\n[plugins.config]",
+        );
+    let p = Pipeline::with_settings(&events(8, &[]), "batch_size = 8", &entry);
+    let out = run(&p);
+    assert_eq!(
+        dead_ids(&p),
+        vec![0],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ids(&p.output()), (1..8).collect::<Vec<_>>());
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use weir_wire::json::{settle, Fate};
 use weir_wire::{Decisions, Edit, Outcome};
 
-use super::{LoadedPlugin, PluginFailure, PluginInstance, PluginStats, Policy};
+use super::{LoadedPlugin, PluginFailure, PluginInstance, PluginStats, Policy, EPOCH_TICK};
 use crate::event::{DeadLetter, Event, Stage};
 
 /// One worker's chain: an instance of every plugin, in order.
@@ -103,12 +103,19 @@ fn isolation_budget(n: usize) -> usize {
     4 * (usize::BITS - n.saturating_sub(1).leading_zeros()) as usize
 }
 
-/// Time isolating one batch may take: as if every retry ran to the plugin's deadline.
-/// A retry after a trap restarts the instance, and a slow `init` would otherwise
-/// multiply into minutes per batch.
+/// Time isolating one batch may take: as if every retry ran to the plugin's deadline
+/// as the epoch counts it (up to two ticks late), plus a second for the instance
+/// restarts between retries, which a loaded machine slows (without that slack, batch
+/// mates of a looping event were dead-lettered on a busy host). A retry after a trap
+/// restarts the instance, and a slow `init` would otherwise multiply into minutes per
+/// batch.
 fn isolation_time(plugin: &LoadedPlugin, retries: usize) -> Duration {
-    Duration::from_millis(plugin.spec.config.limits.deadline_ms) * retries as u32
+    let per_retry = Duration::from_millis(plugin.spec.config.limits.deadline_ms) + 2 * EPOCH_TICK;
+    per_retry * retries as u32 + RESTART_SLACK
 }
+
+/// What [`isolation_time`] allows beyond the retries themselves.
+const RESTART_SLACK: Duration = Duration::from_secs(1);
 
 impl StageRunner {
     fn run(
