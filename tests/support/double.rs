@@ -39,6 +39,9 @@ pub struct Faults {
     pub hold_until: Option<u32>,
     /// See `hold_until`.
     pub hold_quiet: Duration,
+    /// While stalled, answer this many more `_bulk` requests (any of those waiting, or the
+    /// next to arrive): a stalled cluster acknowledging one request at a time.
+    pub release: u32,
 }
 
 /// What the double has seen and stored.
@@ -52,6 +55,11 @@ pub struct State {
     pub attempts: HashMap<String, u32>,
     /// `_bulk` requests received.
     pub bulk_requests: u32,
+    /// Documents in the `_bulk` requests received, counted on arrival (before any delay
+    /// or stall): with `answered_docs`, what a stalled cluster holds unanswered.
+    pub received_docs: usize,
+    /// Documents in the `_bulk` requests answered so far.
+    pub answered_docs: usize,
     /// Largest number of `_bulk` requests being answered at once.
     pub max_concurrent: u32,
     concurrent: u32,
@@ -237,15 +245,27 @@ fn bulk(
     headers: &HashMap<String, String>,
     body: Vec<u8>,
 ) -> (u16, Value) {
-    let docs = decoded(headers, &body).map_or(0, |b| {
-        String::from_utf8_lossy(&b)
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .count()
-            / 2
-    });
+    let gzipped = headers.get("content-encoding").map(String::as_str) == Some("gzip");
+    let body = if gzipped {
+        let mut out = Vec::new();
+        if flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut out)
+            .is_err()
+        {
+            return (400, json!({"error": "bad gzip"}));
+        }
+        out
+    } else {
+        body
+    };
+    let docs = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.trim_ascii().is_empty())
+        .count()
+        / 2;
     let (delay, status) = {
         let mut s = state.lock().unwrap();
+        s.received_docs += docs;
         s.bulk_sizes.push(docs);
         s.concurrent += 1;
         s.max_concurrent = s.max_concurrent.max(s.concurrent);
@@ -266,11 +286,22 @@ fn bulk(
     };
     hold(state);
     std::thread::sleep(delay);
-    while state.lock().unwrap().faults.stall {
+    loop {
+        let mut s = state.lock().unwrap();
+        if !s.faults.stall {
+            break;
+        }
+        if s.faults.release > 0 {
+            s.faults.release -= 1;
+            break;
+        }
+        drop(s);
         std::thread::sleep(Duration::from_millis(50));
     }
-    let reply = bulk_reply(state, headers, body, status);
-    state.lock().unwrap().concurrent -= 1;
+    let reply = bulk_reply(state, gzipped, body, status);
+    let mut s = state.lock().unwrap();
+    s.concurrent -= 1;
+    s.answered_docs += docs;
     reply
 }
 
@@ -292,21 +323,9 @@ fn hold(state: &Arc<Mutex<State>>) {
     }
 }
 
-/// A `_bulk` body, gunzipped if it was sent gzipped; `None` if it does not gunzip.
-fn decoded(headers: &HashMap<String, String>, body: &[u8]) -> Option<Vec<u8>> {
-    if headers.get("content-encoding").map(String::as_str) != Some("gzip") {
-        return Some(body.to_vec());
-    }
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(body)
-        .read_to_end(&mut out)
-        .ok()
-        .map(|_| out)
-}
-
 fn bulk_reply(
     state: &Arc<Mutex<State>>,
-    headers: &HashMap<String, String>,
+    gzipped: bool,
     body: Vec<u8>,
     status: Option<u16>,
 ) -> (u16, Value) {
@@ -316,19 +335,6 @@ fn bulk_reply(
             json!({"error": {"type": "injected", "reason": "injected fault"}, "status": status}),
         );
     }
-    let gzipped = headers.get("content-encoding").map(String::as_str) == Some("gzip");
-    let body = if gzipped {
-        let mut out = Vec::new();
-        if flate2::read::GzDecoder::new(&body[..])
-            .read_to_end(&mut out)
-            .is_err()
-        {
-            return (400, json!({"error": "bad gzip"}));
-        }
-        out
-    } else {
-        body
-    };
     let text = String::from_utf8_lossy(&body);
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let mut s = state.lock().unwrap();

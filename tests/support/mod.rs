@@ -6,6 +6,7 @@ pub mod corpus;
 pub mod double;
 pub mod es;
 pub mod kafka;
+pub mod lifecycle;
 pub mod proxy;
 pub mod raw_http;
 pub mod scenario;

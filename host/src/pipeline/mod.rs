@@ -153,6 +153,12 @@ pub fn run(
                     break;
                 }
             }
+            if stop.load(Ordering::Relaxed) {
+                tracing::info!(
+                    "stopping: reading stopped; what is in flight goes to the sink, then \
+                     offsets are committed (a second signal exits at once)"
+                );
+            }
             Ok(source)
         })?;
         ready.store(true, Ordering::Relaxed);

@@ -107,7 +107,7 @@ impl Dispatcher {
                 Some(at) => tokio::select! {
                     job = jobs.recv() => job,
                     () = tokio::time::sleep_until(at) => {
-                        self.send(&mut batch, &mut batch_bytes, &permits, &mut requests).await;
+                        self.send(&mut batch, &mut batch_bytes, &permits, &mut requests);
                         deadline = None;
                         continue;
                     }
@@ -129,8 +129,7 @@ impl Dispatcher {
                     ack: ack.clone(),
                 });
                 if batch.len() >= self.batch_events || batch_bytes >= self.batch_bytes {
-                    self.send(&mut batch, &mut batch_bytes, &permits, &mut requests)
-                        .await;
+                    self.send(&mut batch, &mut batch_bytes, &permits, &mut requests);
                     deadline = None;
                 }
             }
@@ -138,8 +137,7 @@ impl Dispatcher {
                 deadline = Some(tokio::time::Instant::now() + self.linger);
             }
         }
-        self.send(&mut batch, &mut batch_bytes, &permits, &mut requests)
-            .await;
+        self.send(&mut batch, &mut batch_bytes, &permits, &mut requests);
         let drained = tokio::time::timeout(shutdown, async {
             while requests.join_next().await.is_some() {}
         })
@@ -154,8 +152,11 @@ impl Dispatcher {
         }
     }
 
-    /// Starts a request for the batch once a slot is free.
-    async fn send(
+    /// Starts a request for the batch; it waits in `requests` for a free slot, so the
+    /// dispatcher goes on taking jobs meanwhile, and a stop's `shutdown` deadline covers
+    /// the wait too (awaited here, a slot held by a request retrying against a stalled
+    /// cluster kept the dispatcher from ever seeing the stop).
+    fn send(
         &self,
         batch: &mut Vec<Pending>,
         batch_bytes: &mut usize,
@@ -167,12 +168,12 @@ impl Dispatcher {
         }
         let docs = std::mem::take(batch);
         *batch_bytes = 0;
-        // The semaphore is never closed.
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
-        };
-        let shared = self.shared.clone();
+        let (shared, permits) = (self.shared.clone(), permits.clone());
         requests.spawn(async move {
+            // The semaphore is never closed.
+            let Ok(permit) = permits.acquire_owned().await else {
+                return;
+            };
             let n = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
             crate::metrics::es_in_flight(n);
             deliver(&shared, docs).await;
