@@ -342,18 +342,24 @@ fn item6_one_poison_event_follows_the_policy_and_its_batch_mates_do_not() {
     }
 }
 
+/// The raw plugin, fail-closed, in a mode whose `init` spins for `init_ms` (so it needs
+/// the clock), with a 50 ms deadline: restarts cost far more than calls.
+fn slow_init_raw(mode: &str, init_ms: u64) -> String {
+    raw("fail-closed", mode, init_ms, "", "")
+        .replace("deadline_ms = 200", "deadline_ms = 50")
+        .replace(
+            "[plugins.config]",
+            "[plugins.grants]\nclock = true\n[plugins.config]",
+        )
+}
+
 #[test]
 fn item6_isolating_a_batch_is_bounded_in_time_when_every_restart_is_slow() {
     // Every call traps and every restart spends 200 ms in init: 32 retries of a batch
     // of 256 would restart 32 times (6.4 s of init); the time bound (the retries at
     // the 50 ms deadline plus two ticks each, and a second for restarts: 3.24 s) stops
     // it after at most 17.
-    let entry = raw("fail-closed", "slow-init-trap", 200, "", "")
-        .replace("deadline_ms = 200", "deadline_ms = 50")
-        .replace(
-            "[plugins.config]",
-            "[plugins.grants]\nclock = true\n[plugins.config]",
-        );
+    let entry = slow_init_raw("slow-init-trap", 200);
     let p = Pipeline::with_settings(&events(256, &[]), "batch_size = 256", &entry);
     let out = run(&p);
     assert_eq!(p.dead().len(), 256, "every event followed the policy");
@@ -375,12 +381,7 @@ fn item6_batch_mates_of_a_looping_event_are_cleared_even_when_restarts_are_slow(
     // Event 0 spins past the 50 ms deadline; each restart spends 300 ms in init. Clearing
     // its 7 batch mates takes three deadlines and three restarts (~1.1 s): more than the
     // retries' deadlines alone (12 x 50 ms), which dead-lettered innocent events.
-    let entry = raw("fail-closed", "slow-init-spin-on-zero", 300, "", "")
-        .replace("deadline_ms = 200", "deadline_ms = 50")
-        .replace(
-            "[plugins.config]",
-            "[plugins.grants]\nclock = true\n[plugins.config]",
-        );
+    let entry = slow_init_raw("slow-init-spin-on-zero", 300);
     let p = Pipeline::with_settings(&events(8, &[]), "batch_size = 8", &entry);
     let out = run(&p);
     assert_eq!(
