@@ -5,6 +5,7 @@
 pub mod double;
 pub mod es;
 pub mod kafka;
+pub mod live;
 pub mod proxy;
 pub mod raw_http;
 pub mod scenario;
