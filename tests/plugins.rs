@@ -343,7 +343,7 @@ fn log_lines_are_rate_limited_per_instance_and_the_suppressed_counted() {
     live.send(&batch(0));
     live.wait_for_log(&["waiting for /gate/open"]);
     live.send(&batch(4));
-    let suppressed = || live.metric("weir_plugin_logs_suppressed_total", Some(("plugin", "raw")));
+    let suppressed = || live.metric("weir_plugin_logs_suppressed_total", &[("plugin", "raw")]);
     live.wait_for("the second worker's call", || {
         (suppressed() >= 45.0).then_some(())
     });

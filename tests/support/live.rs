@@ -109,9 +109,9 @@ impl Live {
         })
     }
 
-    /// The sum of a metric's samples (with `label` = value, if given), scraped from
-    /// `/metrics` with a Prometheus text parser; 0 when absent.
-    pub fn metric(&self, name: &str, label: Option<(&str, &str)>) -> f64 {
+    /// The sum of a metric's samples that carry every one of `labels` (name, value),
+    /// scraped from `/metrics` with a Prometheus text parser; 0 when absent.
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         let (code, text) = self.http("GET", "/metrics", None);
         assert_eq!(code, 200, "/metrics: {text}");
         let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
@@ -119,7 +119,7 @@ impl Live {
         scrape
             .samples
             .iter()
-            .filter(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
             .map(|s| match &s.value {
                 prometheus_parse::Value::Counter(v)
                 | prometheus_parse::Value::Untyped(v)
