@@ -176,6 +176,13 @@ fn run_prints_a_summary_and_accounts_for_every_event() {
         err.contains("weir: 11 events in, 6 out, 4 dropped, 1 dead-lettered"),
         "{err}"
     );
+    // The plugin's own counter, in its row of the summary table.
+    let counter = err
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("healthz "))
+        .nth(1)
+        .unwrap_or_default();
+    assert_eq!(counter.trim(), "health_checks_dropped = 4", "{err}");
     assert_eq!(p.output().len(), 6);
     assert_eq!(p.dead()[0]["position"], 11);
 }
@@ -205,41 +212,73 @@ fn the_kafka_to_elasticsearch_example_passes_check_and_names_bad_keys() {
     assert!(err.contains("line 26"), "{err}");
 }
 
+/// Waits (under a generous timeout) until `path` holds a line containing `needle`.
+fn wait_for_line(path: &std::path::Path, needle: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .contains(needle)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {needle:?} in {path:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn a_first_sigint_stops_a_run_at_a_chunk_boundary_with_everything_flushed() {
-    let lines: Vec<String> = (0..2_000_000)
-        .map(|i| format!("{{\"seq\":{i},\"message\":\"{}\"}}", "x".repeat(80)))
+    // Event 100 waits in the chain until the test opens a gate: the run is provably
+    // mid-input when the signal arrives, on any machine.
+    let gate = tempfile::tempdir().expect("gate dir");
+    let lines: Vec<String> = (0..20_000)
+        .map(|i| serde_json::json!({"seq": i, "boom": i == 100}).to_string())
         .collect();
-    let p = Pipeline::new(&lines, "");
+    let entry = format!(
+        "[[plugins]]\nname = \"gate\"\npath = {:?}\n[plugins.limits]\ndeadline_ms = 60000\n\
+         [plugins.grants]\nclock = true\ndirs = {{ \"/gate\" = {:?} }}\n\
+         [plugins.config]\nmode = \"wait-file\"\npath = \"/gate/open\"\n",
+        wasm("weir-hostile"),
+        gate.path()
+    );
+    let p = Pipeline::new(&lines, &entry);
+    let log = p.dir.path().join("weir.log");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(["run", "--config", &p.config().display().to_string()])
-        .stderr(std::process::Stdio::piped())
+        .env("WEIR_LOG", "info")
+        .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+        .expect("spawn weir");
+    wait_for_line(&log, "waiting for /gate/open");
     let kill = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
-        .unwrap();
+        .expect("kill -INT");
     assert!(kill.success());
-    let out = child.wait_with_output().unwrap();
-    let err = stderr(&out);
-    assert!(out.status.success(), "{err}");
+    std::fs::write(gate.path().join("open"), b"").expect("open the gate");
+    let out = child.wait_with_output().expect("wait for weir");
+    let err = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(out.status.success(), "exits cleanly: {}\n{err}", out.status);
+    // The promise: reading stopped at a chunk boundary (batches of 4 lines here), and
+    // every event read, the one in the chain included, was processed and written.
+    let text = std::fs::read_to_string(p.dir.path().join("out.ndjson")).expect("output");
+    assert!(text.ends_with('\n'), "nothing torn");
     let written = p.output();
+    let n = written.len();
     assert!(
-        !written.is_empty() && written.len() < lines.len(),
-        "stopped part-way: {} of {}",
-        written.len(),
-        lines.len()
+        n > 100 && n < lines.len(),
+        "stopped part-way, after the held event: {n}"
     );
+    assert_eq!(n % 4, 0, "at a chunk boundary: {n} events");
     for (i, event) in written.iter().enumerate() {
-        assert_eq!(event["seq"], i, "in order, nothing torn");
+        assert_eq!(event["seq"], i, "in order, each once");
+        assert_eq!(event["seen_by"], "", "through the chain");
     }
+    assert!(p.dead().is_empty());
     assert!(
         err.contains(&format!(
-            "{} events in, {} out",
-            written.len(),
-            written.len()
+            "weir: {n} events in, {n} out, 0 dropped, 0 dead-lettered"
         )),
         "{err}"
     );

@@ -4,6 +4,8 @@
 mod support;
 
 use serde_json::Value;
+use support::double::Double;
+use support::live::{admin_section, Live};
 use support::{root, wasm, weir, Pipeline};
 
 const SECRETS: [&str; 5] = ["password", "token", "secret", "authorization", "api_key"];
@@ -247,5 +249,117 @@ fn geoip_without_a_grant_cannot_see_its_database() {
     assert!(
         err.contains("not inside a granted directory"),
         "the host file is refused without a grant: {err}"
+    );
+}
+
+#[test]
+fn a_key_repeated_inside_a_nested_object_passes_through_and_elasticsearch_rejects_it() {
+    let nested = r#"{"id":0,"ctx":{"a":1,"a":2}}"#;
+    let deeper = r#"{"id":1,"ctx":{"list":[{"c":2,"c":3}]}}"#;
+    let plain = r#"{"id":2,"ctx":{"a":1}}"#;
+    let top = r#"{"id":3,"k":1,"x":0,"k":3}"#;
+    let input: Vec<String> = [nested, deeper, plain, top].map(str::to_owned).to_vec();
+    // Through a chain that edits every event (a top-level `seen_by`), into a file.
+    let stamp = support::hostile("stamp", "fail-closed", "");
+    let p = Pipeline::new(&input, &stamp);
+    p.run();
+    let text = std::fs::read_to_string(p.dir.path().join("out.ndjson")).expect("output");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].contains(r#""ctx":{"a":1,"a":2}"#),
+        "both keys kept: {}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains(r#""ctx":{"list":[{"c":2,"c":3}]}"#),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[3].starts_with(r#"{"id":3,"k":3,"x":0,"#),
+        "a top-level key keeps its first position and its last value: {}",
+        lines[3]
+    );
+
+    // Into Elasticsearch, which refuses a document with a repeated key.
+    let double = Double::start();
+    double.set(|f| f.duplicate_keys = true);
+    let p = Pipeline::new(&input, &stamp);
+    let config = std::fs::read_to_string(p.config())
+        .expect("config")
+        .replace(
+            "[sink]\ntype = \"file\"\npath = \"out.ndjson\"\nroute_field = \"route\"\n",
+            &format!(
+            "[sink]\ntype = \"elasticsearch\"\nurls = [\"{}\"]\nindex = \"logs\"\nflush_ms = 50\n",
+            double.url
+        ),
+        );
+    std::fs::write(p.config(), config).expect("write config");
+    p.run();
+    assert_eq!(double.stored(), 2, "the others are indexed");
+    let dead = p.dead();
+    let events: Vec<&str> = dead.iter().filter_map(|d| d["event"].as_str()).collect();
+    assert_eq!(events, [nested, deeper], "dead-lettered as they arrived");
+    for (d, key) in dead.iter().zip(["a", "c"]) {
+        assert_eq!(d["stage"], "elasticsearch", "{d}");
+        let reason = d["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("mapper_parsing_exception: failed to parse")
+                && reason.contains(&format!("Duplicate field '{key}'")),
+            "Elasticsearch's reason, cause included: {reason}"
+        );
+    }
+}
+
+#[test]
+fn log_lines_are_rate_limited_per_instance_and_the_suppressed_counted() {
+    // Two workers, so two instances of `raw`, each with its own budget of 5 lines a
+    // second; each logs 50 lines in its one call. Event 0 holds worker one at the gate
+    // (before `raw`) while the next chunk can only go to worker two.
+    let (dir, port) = (tempfile::tempdir().expect("dir"), support::free_port());
+    let gate = tempfile::tempdir().expect("gate dir");
+    let text = format!(
+        "[source]\ntype = \"stdin\"\n[sink]\ntype = \"file\"\npath = \"out.ndjson\"\n\
+         [engine]\ncache_dir = {:?}\n[pipeline]\nbatch_size = 4\nworkers = 2\n{}\
+         [[plugins]]\nname = \"gate\"\npath = {:?}\n[plugins.limits]\ndeadline_ms = 60000\n\
+         [plugins.grants]\nclock = true\ndirs = {{ \"/gate\" = {:?} }}\n\
+         [plugins.config]\nmode = \"wait-file\"\npath = \"/gate/open\"\n\
+         [[plugins]]\nname = \"raw\"\npath = {:?}\n[plugins.limits]\nlog_lines_per_second = 5\n\
+         [plugins.config]\nmode = \"log\"\nn = 50\ntext = \"a line from raw\"\n",
+        root().join("target/test-compile-cache"),
+        admin_section(port),
+        wasm("weir-hostile"),
+        gate.path(),
+        wasm("weir-raw-hostile"),
+    );
+    std::fs::write(dir.path().join("pipeline.toml"), text).expect("write config");
+    let mut live = Live::start(dir, port);
+    let batch = |from: usize| -> Vec<String> {
+        (from..from + 4)
+            .map(|id| serde_json::json!({"id": id, "boom": id == 0}).to_string())
+            .collect()
+    };
+    live.send(&batch(0));
+    live.wait_for_log(&["waiting for /gate/open"]);
+    live.send(&batch(4));
+    let suppressed = || live.metric("weir_plugin_logs_suppressed_total", &[("plugin", "raw")]);
+    live.wait_for("the second worker's call", || {
+        (suppressed() >= 45.0).then_some(())
+    });
+    std::fs::write(gate.path().join("open"), b"").expect("open the gate");
+    live.wait_status("8 events through", |s| s["events"]["sent"] == 8);
+    assert_eq!(suppressed(), 90.0, "45 over each instance's budget of 5");
+    let printed = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("a line from raw"))
+            .count()
+    };
+    assert_eq!(printed(&live.stderr()), 10, "5 lines from each instance");
+    let (events, log) = live.finish();
+    assert_eq!(events.len(), 8);
+    assert!(
+        log.contains("90 log lines suppressed by the rate limit"),
+        "in the run summary: {log}"
     );
 }

@@ -42,6 +42,9 @@ pub struct Faults {
     /// While stalled, answer this many more `_bulk` requests (any of those waiting, or the
     /// next to arrive): a stalled cluster acknowledging one request at a time.
     pub release: u32,
+    /// Reject (400) documents that repeat a key within one object, as Elasticsearch
+    /// does: `mapper_parsing_exception` "failed to parse", caused by "Duplicate field".
+    pub duplicate_keys: bool,
 }
 
 /// What the double has seen and stored.
@@ -345,6 +348,11 @@ fn bulk_reply(
     let mut errors = false;
     while let (Some(action), Some(source)) = (lines.next(), lines.next()) {
         let action: Value = serde_json::from_str(action).unwrap_or(Value::Null);
+        let duplicate = s
+            .faults
+            .duplicate_keys
+            .then(|| duplicate_key(source))
+            .flatten();
         let source: Value = serde_json::from_str(source).unwrap_or(Value::Null);
         let meta = &action["create"];
         let index = meta["_index"].as_str().unwrap_or_default().to_owned();
@@ -362,6 +370,12 @@ fn bulk_reply(
             }
             json!({"create": item})
         };
+        if let Some(key) = duplicate {
+            errors = true;
+            items.push(item(400, Some(json!({"type": "mapper_parsing_exception", "reason": "failed to parse",
+                "caused_by": {"type": "json_parse_exception", "reason": format!("Duplicate field '{key}'\n at [Source: (byte[]); line: 1]")}}))));
+            continue;
+        }
         let bad_field = s
             .faults
             .keyword_field
@@ -421,4 +435,66 @@ fn other(state: &Arc<Mutex<State>>, method: &str, path: &str, body: &[u8]) -> (u
         }
         _ => (404, json!({"error": "no handler found for uri"})),
     }
+}
+
+/// The first key repeated within one object of a JSON text, at any depth (which
+/// `serde_json::Value` would silently collapse); `None` when there is none or the text
+/// is not JSON.
+fn duplicate_key(text: &str) -> Option<String> {
+    use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+
+    /// Walks a JSON value, failing with the name of a repeated key.
+    struct Unique;
+
+    impl<'de> Deserialize<'de> for Unique {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Unique, D::Error> {
+            d.deserialize_any(UniqueVisitor)
+        }
+    }
+
+    struct UniqueVisitor;
+
+    impl<'de> Visitor<'de> for UniqueVisitor {
+        type Value = Unique;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Unique, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key.clone()) {
+                    return Err(A::Error::custom(format!("duplicate:{key}")));
+                }
+                map.next_value::<Unique>()?;
+            }
+            Ok(Unique)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Unique, A::Error> {
+            while seq.next_element::<Unique>()?.is_some() {}
+            Ok(Unique)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_unit<E>(self) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+    }
+
+    let err = serde_json::from_str::<Unique>(text).err()?;
+    let message = err.to_string();
+    let key = message.strip_prefix("duplicate:")?;
+    Some(key.split(" at line ").next().unwrap_or(key).to_owned())
 }

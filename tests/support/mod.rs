@@ -7,6 +7,7 @@ pub mod double;
 pub mod es;
 pub mod kafka;
 pub mod lifecycle;
+pub mod live;
 pub mod proxy;
 pub mod raw_http;
 pub mod scenario;

@@ -13,7 +13,7 @@ mod routes;
 mod server;
 
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -32,10 +32,12 @@ pub struct AdminServer {
 }
 
 impl AdminServer {
-    /// Binds and serves on a thread of its own (`weir-admin`).
+    /// Binds and serves on a thread of its own (`weir-admin`). `supervisor` is empty
+    /// until the first chain is loaded: meanwhile `/health` answers 200, `/ready` 503,
+    /// and `/status` and `POST /reload` 503.
     pub fn start(
         config: &AdminConfig,
-        supervisor: Arc<Supervisor>,
+        supervisor: Arc<OnceLock<Arc<Supervisor>>>,
         stats: Arc<RunStats>,
         metrics: PrometheusHandle,
         ready: Arc<AtomicBool>,

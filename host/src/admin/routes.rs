@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
@@ -28,8 +28,10 @@ pub struct Context {
     pub token: Option<String>,
     /// Endpoints that need the token.
     pub guarded: Vec<Guarded>,
-    /// Owns the running chain and performs reloads.
-    pub supervisor: Arc<Supervisor>,
+    /// Owns the running chain and performs reloads; set once the first chain is loaded
+    /// (the endpoint answers from the start, so `/health` and `/ready` can be probed
+    /// while plugins initialise).
+    pub supervisor: Arc<OnceLock<Arc<Supervisor>>>,
     /// Event counters.
     pub stats: Arc<RunStats>,
     /// Renders `/metrics`.
@@ -102,7 +104,9 @@ pub async fn handle(
             }
         }
         (&Method::GET, "/status") => ctx.guard(Guarded::Status, &parts.headers, || {
-            json_response(StatusCode::OK, ctx.status())
+            ctx.supervisor.get().map_or_else(starting, |supervisor| {
+                json_response(StatusCode::OK, ctx.status(supervisor))
+            })
         }),
         (&Method::GET, "/metrics") => ctx.guard(Guarded::Metrics, &parts.headers, || {
             respond(
@@ -125,6 +129,14 @@ pub async fn handle(
 
 fn unauthorised() -> Answer {
     failure(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
+}
+
+/// What `/status` and `POST /reload` answer before the first chain is loaded.
+fn starting() -> Answer {
+    failure(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "starting: the chain is not loaded yet",
+    )
 }
 
 /// Compares without stopping at the first difference, so the time taken does not tell
@@ -168,7 +180,10 @@ impl Context {
     /// Runs the reload on the runtime's blocking thread, so this one keeps serving; a
     /// reload already running is answered 409 at once rather than queued.
     async fn reload(&self, reloading: &AtomicBool) -> Answer {
-        let Some(permit) = self.supervisor.try_begin_reload() else {
+        let Some(supervisor) = self.supervisor.get() else {
+            return starting();
+        };
+        let Some(permit) = supervisor.try_begin_reload() else {
             return failure(StatusCode::CONFLICT, "a reload is already in progress");
         };
         reloading.store(true, Ordering::Relaxed);
@@ -184,9 +199,9 @@ impl Context {
         }
     }
 
-    fn status(&self) -> serde_json::Value {
-        let generation = self.supervisor.generation();
-        let reload = self.supervisor.status();
+    fn status(&self, supervisor: &Supervisor) -> serde_json::Value {
+        let generation = supervisor.generation();
+        let reload = supervisor.status();
         let chain: Vec<serde_json::Value> = generation
             .plugins
             .iter()
@@ -220,7 +235,7 @@ impl Context {
         });
         let s = &self.stats;
         json!({
-            "config": self.supervisor.config_path().display().to_string(),
+            "config": supervisor.config_path().display().to_string(),
             "generation": generation.id,
             "chain": chain,
             "reloads": reload.reloads,

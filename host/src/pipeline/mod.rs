@@ -11,7 +11,7 @@ mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -64,19 +64,14 @@ pub fn run(
     // First, so that everything from the first load on is recorded.
     let metrics = crate::metrics::install();
     let stop = stop_on_signals()?;
-    let (supervisor, chains) = Supervisor::start(engine.clone(), config.clone(), workers)?;
-    let encoding = config.pipeline.sink.encoding()?;
-    let sink = config.pipeline.sink.open(
-        &config.pipeline.dead_letter,
-        &config.pipeline.source,
-        stats.clone(),
-    )?;
-    let source = source::open(&config.pipeline.source, stop.clone())?;
+    // The endpoint answers from here on (`/ready` 503), while plugins initialise and the
+    // source and sink open, which can take seconds.
+    let loaded = Arc::new(OnceLock::new());
     let ready = Arc::new(AtomicBool::new(false));
     let _admin = match (&config.pipeline.admin, metrics) {
         (Some(admin), Some(metrics)) => Some(crate::admin::AdminServer::start(
             admin,
-            supervisor.clone(),
+            loaded.clone(),
             stats.clone(),
             metrics,
             ready.clone(),
@@ -84,6 +79,15 @@ pub fn run(
         (Some(_), None) => anyhow::bail!("admin: the metrics recorder could not be installed"),
         (None, _) => None,
     };
+    let (supervisor, chains) = Supervisor::start(engine.clone(), config.clone(), workers)?;
+    let _ = loaded.set(supervisor.clone());
+    let encoding = config.pipeline.sink.encoding()?;
+    let sink = config.pipeline.sink.open(
+        &config.pipeline.dead_letter,
+        &config.pipeline.source,
+        stats.clone(),
+    )?;
+    let source = source::open(&config.pipeline.source, stop.clone())?;
     let _triggers = Triggers::start(supervisor.clone())?;
 
     std::thread::scope(|scope| -> anyhow::Result<()> {

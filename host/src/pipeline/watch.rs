@@ -61,15 +61,17 @@ impl Triggers {
                     }
                 }
             })?;
+        // Watching starts here, before the pipeline reports ready: a change made as soon
+        // as `/ready` answers 200 is seen (set up on the reload thread, it could be missed).
+        let mut watch = Watch {
+            watcher,
+            dirs: BTreeSet::new(),
+            files: BTreeSet::new(),
+        };
+        watch.update(&supervisor.watched_paths());
         let reload_thread = std::thread::Builder::new()
             .name("weir-reload".into())
             .spawn(move || {
-                let mut watch = Watch {
-                    watcher,
-                    dirs: BTreeSet::new(),
-                    files: BTreeSet::new(),
-                };
-                watch.update(&supervisor.watched_paths());
                 // The trigger waiting for the files to be quiet (or for a running reload).
                 let mut pending: Option<(Instant, &str)> = None;
                 loop {

@@ -158,6 +158,32 @@ struct ItemError {
     kind: Option<String>,
     #[serde(default)]
     reason: Option<String>,
+    /// What lies under a generic reason: a duplicate key, say, is
+    /// `mapper_parsing_exception: failed to parse`, and only this names the key.
+    #[serde(default)]
+    caused_by: Option<Box<ItemError>>,
+}
+
+impl ItemError {
+    /// `type: reason`, then each `caused_by` in turn (nested at most a few deep in
+    /// practice; the response's size bounds it).
+    fn describe(&self) -> String {
+        let mut text = format!(
+            "{}: {}",
+            self.kind.as_deref().unwrap_or("error"),
+            self.reason.as_deref().unwrap_or("no reason given")
+        );
+        let mut cause = self.caused_by.as_deref();
+        while let Some(c) = cause {
+            text += &format!(
+                " (caused by {}: {})",
+                c.kind.as_deref().unwrap_or("error"),
+                c.reason.as_deref().unwrap_or("no reason given")
+            );
+            cause = c.caused_by.as_deref();
+        }
+        text
+    }
 }
 
 /// Reads a `_bulk` response to a request of `sent` documents, item by item, in order.
@@ -180,15 +206,10 @@ pub fn parse_response(body: &[u8], sent: usize) -> Result<Vec<ItemOutcome>, Bulk
 fn outcome(result: ItemResult) -> ItemOutcome {
     let status = result.status;
     let reason = || {
-        let (kind, text) = match result.error {
-            Some(e) => (e.kind, e.reason),
-            None => (None, None),
-        };
-        format!(
-            "{}: {}",
-            kind.as_deref().unwrap_or("error"),
-            text.as_deref().unwrap_or("no reason given")
-        )
+        result
+            .error
+            .as_ref()
+            .map_or_else(|| "error: no reason given".to_owned(), ItemError::describe)
     };
     match status {
         200..=299 => ItemOutcome::Created,
@@ -277,6 +298,23 @@ mod tests {
             }
         );
         assert!(matches!(&got[4], ItemOutcome::Retry { status: 503, .. }));
+    }
+
+    #[test]
+    fn a_rejection_names_its_cause() {
+        // What Elasticsearch 7 answers for a document with a key repeated in one object.
+        let response = json!({"took": 1, "errors": true, "items": [
+            {"create": {"status": 400, "error": {"type": "mapper_parsing_exception", "reason": "failed to parse",
+                "caused_by": {"type": "json_parse_exception", "reason": "Duplicate field 'a'"}}}}
+        ]});
+        let got = parse_response(response.to_string().as_bytes(), 1).unwrap();
+        assert_eq!(
+            got[0],
+            ItemOutcome::Rejected {
+                status: 400,
+                reason: "mapper_parsing_exception: failed to parse (caused by json_parse_exception: Duplicate field 'a')".into()
+            }
+        );
     }
 
     #[test]
