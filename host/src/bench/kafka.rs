@@ -213,7 +213,7 @@ fn print_threads(rounds: &[KafkaRound], out: &mut impl std::io::Write) -> std::i
     }
     let total: Duration = by_name.values().sum();
     let mut shares: Vec<(&str, Duration)> = by_name.into_iter().collect();
-    shares.sort_by(|a, b| b.1.cmp(&a.1));
+    shares.sort_by_key(|share| std::cmp::Reverse(share.1));
     let shares: Vec<String> = shares
         .iter()
         .filter(|(_, cpu)| !cpu.is_zero())
