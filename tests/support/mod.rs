@@ -5,6 +5,7 @@
 pub mod corpus;
 pub mod double;
 pub mod es;
+pub mod hardening;
 pub mod kafka;
 pub mod lifecycle;
 pub mod live;
