@@ -4,12 +4,13 @@
 //! (409, a replay), or dead-lettered with Elasticsearch's reason. A chunk's receipt is
 //! completed when all of its documents and dead letters are settled, never before.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use super::bulk::{parse_response, BulkDoc, ItemOutcome};
@@ -96,55 +97,53 @@ impl Dispatcher {
 
     /// Runs until the job channel closes and everything is settled, or until `shutdown`
     /// has passed since it closed (what is still unsettled then stays uncommitted).
+    ///
+    /// The dispatcher never blocks on a request slot: it keeps taking jobs, so a stop is
+    /// seen (and its deadline starts) however long the cluster stalls, and while every
+    /// slot is busy the filling batch grows to its limits instead of leaving half full.
     pub(crate) async fn run(self, mut jobs: UnboundedReceiver<Job>, shutdown: Duration) {
         let permits = Arc::new(Semaphore::new(self.concurrency));
         let mut requests = JoinSet::new();
-        let mut batch: Vec<Pending> = Vec::new();
-        let mut batch_bytes = 0usize;
-        let mut deadline: Option<tokio::time::Instant> = None;
+        let mut filling = Filling::default();
+        // Batches at their count or byte limit, oldest first, waiting for a slot.
+        let mut full: VecDeque<Vec<Pending>> = VecDeque::new();
         loop {
-            let job = match deadline {
-                Some(at) => tokio::select! {
-                    job = jobs.recv() => job,
-                    () = tokio::time::sleep_until(at) => {
-                        self.send(&mut batch, &mut batch_bytes, &permits, &mut requests);
-                        deadline = None;
-                        continue;
-                    }
-                },
-                None => jobs.recv().await,
-            };
-            let Some(job) = job else { break };
             // Reap finished requests so the set does not grow.
             while requests.try_join_next().is_some() {}
-            let ack = ChunkAck::new(job.docs.len() + 1, job.receipt);
-            if !job.dead.is_empty() {
-                write_dead_letters(&self.shared.dead, &job.dead).await;
-            }
-            ack.settle(1);
-            for doc in job.docs {
-                batch_bytes += doc.lines.len();
-                batch.push(Pending {
-                    doc,
-                    ack: ack.clone(),
-                });
-                if batch.len() >= self.batch_events || batch_bytes >= self.batch_bytes {
-                    self.send(&mut batch, &mut batch_bytes, &permits, &mut requests);
-                    deadline = None;
+            let now = tokio::time::Instant::now();
+            let due = filling.due.filter(|at| *at > now);
+            let sendable = !full.is_empty() || (filling.due.is_some() && due.is_none());
+            tokio::select! {
+                job = jobs.recv() => {
+                    let Some(job) = job else { break };
+                    self.take(job, &mut filling, &mut full, &mut requests);
                 }
-            }
-            if !batch.is_empty() && deadline.is_none() {
-                deadline = Some(tokio::time::Instant::now() + self.linger);
+                permit = permits.clone().acquire_owned(), if sendable => {
+                    // The semaphore is never closed.
+                    let Ok(permit) = permit else { break };
+                    let docs = full.pop_front().unwrap_or_else(|| filling.take());
+                    self.spawn(docs, permit, &mut requests);
+                }
+                () = tokio::time::sleep_until(due.unwrap_or(now)), if due.is_some() => {}
             }
         }
-        self.send(&mut batch, &mut batch_bytes, &permits, &mut requests);
+        if !filling.batch.is_empty() {
+            full.push_back(filling.take());
+        }
         let drained = tokio::time::timeout(shutdown, async {
+            while let Some(docs) = full.pop_front() {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                self.spawn(docs, permit, &mut requests);
+            }
             while requests.join_next().await.is_some() {}
         })
         .await;
         if drained.is_err() {
             tracing::warn!(
                 requests = requests.len(),
+                batches_never_sent = full.len(),
                 "elasticsearch: stopping with bulk requests still retrying; their events are \
                  not committed and will be read again on the next start"
             );
@@ -152,28 +151,45 @@ impl Dispatcher {
         }
     }
 
-    /// Starts a request for the batch; it waits in `requests` for a free slot, so the
-    /// dispatcher goes on taking jobs meanwhile, and a stop's `shutdown` deadline covers
-    /// the wait too (awaited here, a slot held by a request retrying against a stalled
-    /// cluster kept the dispatcher from ever seeing the stop).
-    fn send(
+    /// Adds a job's documents to the filling batch, moving it to `full` at its limits;
+    /// its dead letters are written by a task of their own, which a stop's deadline
+    /// covers like a request.
+    fn take(
         &self,
-        batch: &mut Vec<Pending>,
-        batch_bytes: &mut usize,
-        permits: &Arc<Semaphore>,
+        job: Job,
+        filling: &mut Filling,
+        full: &mut VecDeque<Vec<Pending>>,
         requests: &mut JoinSet<()>,
     ) {
-        if batch.is_empty() {
-            return;
+        let ack = ChunkAck::new(job.docs.len() + 1, job.receipt);
+        if job.dead.is_empty() {
+            ack.settle(1);
+        } else {
+            let (dead, ack) = (self.shared.dead.clone(), ack.clone());
+            requests.spawn(async move {
+                write_dead_letters(&dead, &job.dead).await;
+                ack.settle(1);
+            });
         }
-        let docs = std::mem::take(batch);
-        *batch_bytes = 0;
-        let (shared, permits) = (self.shared.clone(), permits.clone());
+        for doc in job.docs {
+            filling.bytes += doc.lines.len();
+            filling.batch.push(Pending {
+                doc,
+                ack: ack.clone(),
+            });
+            if filling.batch.len() >= self.batch_events || filling.bytes >= self.batch_bytes {
+                full.push_back(filling.take());
+            }
+        }
+        if !filling.batch.is_empty() && filling.due.is_none() {
+            filling.due = Some(tokio::time::Instant::now() + self.linger);
+        }
+    }
+
+    /// Starts the request for `docs` in the slot `permit` holds.
+    fn spawn(&self, docs: Vec<Pending>, permit: OwnedSemaphorePermit, requests: &mut JoinSet<()>) {
+        let shared = self.shared.clone();
         requests.spawn(async move {
-            // The semaphore is never closed.
-            let Ok(permit) = permits.acquire_owned().await else {
-                return;
-            };
             let n = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
             crate::metrics::es_in_flight(n);
             deliver(&shared, docs).await;
@@ -181,6 +197,23 @@ impl Dispatcher {
             crate::metrics::es_in_flight(n);
             drop(permit);
         });
+    }
+}
+
+/// The batch being filled: its documents, their bytes, and when its age limit is up.
+#[derive(Default)]
+struct Filling {
+    batch: Vec<Pending>,
+    bytes: usize,
+    due: Option<tokio::time::Instant>,
+}
+
+impl Filling {
+    /// The batch, leaving an empty one with no age.
+    fn take(&mut self) -> Vec<Pending> {
+        self.bytes = 0;
+        self.due = None;
+        std::mem::take(&mut self.batch)
     }
 }
 
