@@ -80,7 +80,6 @@ pub fn run(
         (None, _) => None,
     };
     let (supervisor, chains) = Supervisor::start(engine.clone(), config.clone(), workers)?;
-    let _ = loaded.set(supervisor.clone());
     let encoding = config.pipeline.sink.encoding()?;
     let sink = config.pipeline.sink.open(
         &config.pipeline.dead_letter,
@@ -141,6 +140,9 @@ pub fn run(
         // The workers hold the only senders now, so the writer sees the end when they stop.
         drop(out_tx);
         supervisor.connect_workers(handoffs);
+        // Only now can a reload reach the workers: until here `/status` and `POST /reload`
+        // answer 503.
+        let _ = loaded.set(supervisor.clone());
         let batch_size = run.batch_size;
         let reader = std::thread::Builder::new().name("weir-source".into());
         let reader = reader.spawn_scoped(scope, move || -> anyhow::Result<Box<dyn Source>> {

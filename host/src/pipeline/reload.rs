@@ -81,6 +81,9 @@ pub struct Supervisor {
     engine: WasmEngine,
     config_path: PathBuf,
     workers: usize,
+    /// The settings the process started with: what restart-only sections are compared
+    /// against, so a change stays reported until a restart applies it.
+    started: PipelineConfig,
     inner: Mutex<Inner>,
     /// Set while a `ReloadPermit` exists.
     reloading: AtomicBool,
@@ -122,6 +125,7 @@ impl Supervisor {
             engine,
             config_path: config.file.clone(),
             workers,
+            started: config.pipeline.clone(),
             inner: Mutex::new(Inner {
                 generation: Arc::new(Generation {
                     id: 1,
@@ -186,15 +190,16 @@ impl Supervisor {
     /// Reloads from the config file. On success the new generation's id; on failure the
     /// reason, with the old chain still running. The slow part (parsing, compiling,
     /// every `init`) runs without the lock `generation()` and `status()` take, so they
-    /// answer at once throughout; the lock is taken only to read the running generation
+    /// answer at once throughout; the lock is taken only to read the counters
     /// and to publish the outcome. Reloads are serialised by `ReloadPermit`.
     fn reload(&self, trigger: &str) -> Result<u64, String> {
+        if self.lock().handoffs.is_empty() {
+            // Before the workers run, a new chain would reach none of them.
+            return Err("starting: the workers are not running yet".to_owned());
+        }
         let triggered = Instant::now();
-        let (current, mut stats) = {
-            let inner = self.lock();
-            (inner.generation.clone(), inner.stats.clone())
-        };
-        let attempt = self.prepare(&current, &mut stats);
+        let mut stats = self.lock().stats.clone();
+        let attempt = self.prepare(&mut stats);
         let mut inner = self.lock();
         // Only reloads add counters, and they run one at a time: nothing was added meanwhile.
         inner.stats = stats;
@@ -243,7 +248,6 @@ impl Supervisor {
     #[allow(clippy::type_complexity)]
     fn prepare(
         &self,
-        current: &Generation,
         stats: &mut HashMap<String, Arc<PluginStats>>,
     ) -> Result<
         (
@@ -255,7 +259,7 @@ impl Supervisor {
         String,
     > {
         let config = LoadedConfig::load(&self.config_path).map_err(|e| e.to_string())?;
-        let needs_restart = restart_only_changes(&current.config.pipeline, &config.pipeline);
+        let needs_restart = restart_only_changes(&self.started, &config.pipeline);
         let plugins = load(&self.engine, &config, stats)?;
         let chains = (0..self.workers)
             .map(|_| start_chain(&plugins))

@@ -165,8 +165,9 @@ struct ItemError {
 }
 
 impl ItemError {
-    /// `type: reason`, then each `caused_by` in turn (nested at most a few deep in
-    /// practice; the response's size bounds it).
+    /// `type: reason`, then each `caused_by` in turn: at most [`MAX_CAUSES`] of them
+    /// (serde_json's own depth limit bounds the parse), the whole cut to the bound on
+    /// every dead-letter reason.
     fn describe(&self) -> String {
         let mut text = format!(
             "{}: {}",
@@ -174,7 +175,8 @@ impl ItemError {
             self.reason.as_deref().unwrap_or("no reason given")
         );
         let mut cause = self.caused_by.as_deref();
-        while let Some(c) = cause {
+        for _ in 0..MAX_CAUSES {
+            let Some(c) = cause else { break };
             text += &format!(
                 " (caused by {}: {})",
                 c.kind.as_deref().unwrap_or("error"),
@@ -182,9 +184,12 @@ impl ItemError {
             );
             cause = c.caused_by.as_deref();
         }
-        text
+        weir_wire::limits::truncate_reason(&text, weir_wire::limits::MAX_REASON_BYTES).into_owned()
     }
 }
+
+/// How many `caused_by` levels a reason names; Elasticsearch nests two or three.
+const MAX_CAUSES: usize = 8;
 
 /// Reads a `_bulk` response to a request of `sent` documents, item by item, in order.
 pub fn parse_response(body: &[u8], sent: usize) -> Result<Vec<ItemOutcome>, BulkError> {
