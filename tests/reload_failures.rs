@@ -170,7 +170,7 @@ fn every_restart_only_section_is_reported_and_logged_not_applied() {
             "token = \"changed\"",
         ),
     ];
-    for (generation, (section, from, to)) in (1..).zip(changes.clone()) {
+    for (generation, (section, from, to)) in (1..).zip(changes) {
         let at = text
             .find(from)
             .unwrap_or_else(|| panic!("{from} in the config"));

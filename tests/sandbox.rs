@@ -55,7 +55,10 @@ fn assert_fail_closed(p: &Pipeline, reason_part: &str) {
 #[test]
 fn an_infinite_loop_is_stopped_by_its_deadline() {
     let p = run_hostile("fail-closed", "mode = \"loop\"");
-    assert_fail_closed(&p, "exceeded its CPU deadline of 250 ms (stopped after ");
+    assert_fail_closed(
+        &p,
+        "exceeded its deadline of 250 ms (wall clock; stopped after ",
+    );
     // The interruption itself must be prompt: a generous bound, for a noisy machine.
     let reason = p.dead()[0]["reason"]
         .as_str()
@@ -79,7 +82,7 @@ fn without_a_cpu_deadline_a_plugin_is_still_contained_and_the_operator_is_warned
     assert_fail_closed(&p, "hostile plugin panicked on purpose");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("plugin `bad` runs without a CPU deadline"),
+        stderr.contains("plugin `bad` runs without a deadline"),
         "stderr: {stderr}"
     );
 }
@@ -171,5 +174,5 @@ fn a_plugin_that_traps_in_init_is_reported_by_name() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("plugin `stuck`"), "{err}");
-    assert!(err.contains("exceeded its CPU deadline"), "{err}");
+    assert!(err.contains("exceeded its deadline"), "{err}");
 }

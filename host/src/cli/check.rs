@@ -31,7 +31,7 @@ pub(crate) fn check(config: &Path) -> anyhow::Result<()> {
             if c.limits.cpu_deadline {
                 format!("{} ms", c.limits.deadline_ms)
             } else {
-                "no CPU deadline".to_owned()
+                "no deadline".to_owned()
             },
             c.on_error.as_str(),
             if p.cached { ", cached" } else { "" }

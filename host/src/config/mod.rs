@@ -139,7 +139,7 @@ pub struct PluginConfig {
     /// Default: `fail-closed`.
     #[serde(default)]
     pub on_error: Policy,
-    /// Memory cap and CPU deadline.
+    /// Memory cap and deadlines.
     #[serde(default)]
     pub limits: Limits,
     /// Capabilities beyond the default sandbox (none).

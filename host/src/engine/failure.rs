@@ -7,8 +7,8 @@ use weir_wire::limits::{truncate_reason, MAX_REASON_BYTES};
 /// before the next batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PluginFailure {
-    /// The call ran past its CPU deadline and was interrupted.
-    #[error("exceeded its CPU deadline of {limit_ms} ms (stopped after {after_ms} ms)")]
+    /// The call ran past its deadline (wall-clock time, in epoch ticks) and was interrupted.
+    #[error("exceeded its deadline of {limit_ms} ms (wall clock; stopped after {after_ms} ms)")]
     Deadline {
         /// The configured deadline.
         limit_ms: u64,

@@ -1,4 +1,4 @@
-//! Per-plugin resource limits: a memory cap enforced by a store limiter, and CPU deadlines
+//! Per-plugin resource limits: a memory cap enforced by a store limiter, and deadlines
 //! enforced by epoch interruption.
 
 use serde::Deserialize;

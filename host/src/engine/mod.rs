@@ -44,7 +44,7 @@ mod bindings {
     });
 }
 
-/// How often the epoch advances; CPU deadlines are counted in these ticks, so a deadline
+/// How often the epoch advances; deadlines (wall-clock time) are counted in these ticks, so a deadline
 /// fires up to one tick late. 10 ms keeps the ticker's own cost negligible (at 1 ms it was
 /// ~0.8% of a core, measured with perf during `weir bench --suite kafka`).
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -53,7 +53,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// functions, the compile cache location, and the epoch ticker.
 #[derive(Clone)]
 pub struct WasmEngine {
-    /// For plugins under CPU deadlines (the default): epoch checks compiled in.
+    /// For plugins under deadlines (the default): epoch checks compiled in.
     metered: Flavor,
     /// For plugins whose operator turned the deadline off (`cpu_deadline = false`).
     unmetered: Flavor,
@@ -78,7 +78,7 @@ impl Flavor {
             .wasm_component_model(true)
             // No async components here; leaving this on costs ~230 ns per call.
             .concurrency_support(false)
-            // CPU deadlines: cheap checks at loop heads and calls, counted in EPOCH_TICKs.
+            // Deadlines: cheap checks at loop heads and calls, counted in EPOCH_TICKs.
             .epoch_interruption(epoch_checks)
             .cranelift_opt_level(OptLevel::Speed);
         let engine = Engine::new(&config).map_err(wasm_error)?;

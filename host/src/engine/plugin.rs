@@ -65,7 +65,7 @@ impl WasmEngine {
         let flavor = self.flavor(&spec.config.limits);
         if !spec.config.limits.cpu_deadline {
             tracing::warn!(
-                "{}: plugin `{}` runs without a CPU deadline (cpu_deadline = false)",
+                "{}: plugin `{}` runs without a deadline (cpu_deadline = false)",
                 spec.location,
                 spec.name()
             );
