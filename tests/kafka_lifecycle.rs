@@ -10,9 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use support::double::{Double, State};
-use support::lifecycle::{
-    logged, metric, metrics, plain_log, signal, wait_exit, wait_until, Config, Life,
-};
+use support::lifecycle::{logged, metric, metrics, signal, wait_exit, wait_until, Config, Life};
 use support::Running;
 
 /// What Weir logs once a first signal has stopped its reading.
@@ -90,12 +88,9 @@ fn a_partition_lost_to_a_session_timeout_is_not_committed() {
     }
     signal(&weir, "CONT");
     // librdkafka sees its session expired, revokes the partitions as lost, and rejoins.
-    wait_until("the loss", &weir, || plain_log(&weir).contains("lost=true"));
+    wait_until("the loss", &weir, || weir.stderr().contains("lost=true"));
     wait_until("the rejoin", &weir, || {
-        plain_log(&weir)
-            .matches("kafka: partitions assigned")
-            .count()
-            >= 2
+        weir.stderr().matches("kafka: partitions assigned").count() >= 2
     });
     assert_eq!(
         life.committed(),
@@ -103,7 +98,7 @@ fn a_partition_lost_to_a_session_timeout_is_not_committed() {
         "the new owner's position stands\n{}",
         weir.stderr()
     );
-    let log = plain_log(&weir);
+    let log = weir.stderr();
     let lost: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("kafka: partitions revoked") && l.contains("lost=true"))
@@ -193,7 +188,7 @@ fn a_second_sigterm_exits_at_once_and_commits_nothing_unacknowledged() {
     let mut weir = stalled(&life, &double, "second", 600_000);
     signal(&weir, "TERM");
     wait_until("the first signal to stop the reading", &weir, || {
-        plain_log(&weir).contains(STOPPING)
+        weir.stderr().contains(STOPPING)
     });
     signal(&weir, "TERM");
     let status = wait_exit(&mut weir, Duration::from_secs(60)).unwrap_or_else(|| {
@@ -227,7 +222,7 @@ fn shutdown_timeout_ms_bounds_the_drain_and_the_next_run_reads_the_rest_again() 
         took >= Duration::from_secs(2),
         "exited after {took:?}: the drain gives the stalled cluster shutdown_timeout_ms"
     );
-    let log = plain_log(&weir);
+    let log = weir.stderr();
     assert!(
         log.contains("stopping with bulk requests still retrying"),
         "the drain gave up, and says so:\n{log}"
@@ -294,7 +289,7 @@ fn a_paused_consumer_stays_in_the_group_and_resumes_at_half_of_max_in_flight_byt
             && docs(|s| s.received_docs) >= 20
     });
     assert_eq!(
-        logged(&plain_log(&weir), "kafka source paused", "in_flight_bytes"),
+        logged(&weir.stderr(), "kafka source paused", "in_flight_bytes"),
         [MAX as u64],
         "paused exactly when max_in_flight_bytes were unacknowledged"
     );
@@ -305,14 +300,14 @@ fn a_paused_consumer_stays_in_the_group_and_resumes_at_half_of_max_in_flight_byt
     assert_eq!(metric(&text, "weir_kafka_paused"), 1.0, "still paused");
     assert_eq!(metric(&text, "weir_kafka_pauses_total"), 1.0);
     assert_eq!(docs(|s| s.received_docs), 20, "nothing read while paused");
-    let log = plain_log(&weir);
+    let log = weir.stderr();
     assert!(
         !log.contains("partitions revoked") && !log.contains("MAXPOLL"),
         "no rebalance while paused, no poll interval exceeded:\n{log}"
     );
     let level = release_until_resumed(&double, &weir, &config, SIZE, MAX);
     assert_eq!(
-        logged(&plain_log(&weir), "kafka source resumed", "in_flight_bytes"),
+        logged(&weir.stderr(), "kafka source resumed", "in_flight_bytes"),
         [level as u64],
         "resumed at the first acknowledgement that left at most half in flight"
     );
@@ -325,12 +320,10 @@ fn a_paused_consumer_stays_in_the_group_and_resumes_at_half_of_max_in_flight_byt
     assert!(
         state.attempts.values().all(|a| *a == 1),
         "no event was read twice: the consumer never left the group\n{}",
-        plain_log(&weir)
+        weir.stderr()
     );
     assert_eq!(
-        plain_log(&weir)
-            .matches("kafka: partitions assigned")
-            .count(),
+        weir.stderr().matches("kafka: partitions assigned").count(),
         1,
         "one assignment for the whole run"
     );

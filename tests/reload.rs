@@ -118,7 +118,7 @@ fn every_reload_under_load_swaps_mid_stream_losing_and_mixing_nothing() {
     generation = live.wait_for_swap(generation)["generation"]
         .as_u64()
         .expect("generation");
-    let pid = live.child.id().to_string();
+    let pid = live.run.child.id().to_string();
     let kill = Command::new("kill").args(["-HUP", &pid]).status();
     assert!(kill.expect("kill -HUP").success());
     let status = live.wait_for_swap(generation);

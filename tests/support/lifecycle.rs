@@ -186,26 +186,6 @@ pub fn wait_exit(weir: &mut Running, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
-/// Weir's log without terminal colour codes, so fields read as `name=value`.
-pub fn plain_log(weir: &Running) -> String {
-    let raw = weir.stderr();
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ parameters, up to a final letter.
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// The numeric `field=` of every log line containing `message`, in order.
 pub fn logged(log: &str, message: &str, field: &str) -> Vec<u64> {
     let key = format!("{field}=");

@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::ChildStdin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -24,36 +24,23 @@ pub fn admin_section(port: u16) -> String {
     format!("[admin]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n")
 }
 
-/// A running `weir run --config pipeline.toml` in `dir`.
+/// A running `weir run --config pipeline.toml` in `dir`, its log in `weir.log` there.
 pub struct Live {
+    /// Declared first, so it is killed before `dir` is removed.
+    pub run: super::Running,
     pub dir: tempfile::TempDir,
-    pub child: Child,
     pub port: u16,
-    /// Its standard error (`WEIR_LOG=info`).
-    pub log: PathBuf,
 }
 
 impl Live {
     /// Starts it on the `pipeline.toml` already in `dir` (whose admin listens on `port`),
     /// without waiting for anything.
     pub fn spawn(dir: tempfile::TempDir, port: u16) -> Live {
-        let log = dir.path().join("weir.log");
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["run", "--config", "pipeline.toml"])
-            .current_dir(dir.path())
-            .env("WEIR_LOG", "info")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("spawn weir");
-        Live {
-            dir,
-            child,
-            port,
-            log,
-        }
+        let run = super::Running::start(
+            &dir.path().join("pipeline.toml"),
+            &dir.path().join("weir.log"),
+        );
+        Live { run, dir, port }
     }
 
     /// As [`Live::spawn`], then waits until `/ready` answers 200.
@@ -132,18 +119,9 @@ impl Live {
             .sum()
     }
 
-    /// What it logged so far, without the colour codes the log is written with.
+    /// What it logged so far.
     pub fn stderr(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let mut plain = String::with_capacity(text.len());
-        let mut rest = text.as_str();
-        while let Some(at) = rest.find("\x1b[") {
-            plain.push_str(&rest[..at]);
-            let code = &rest[at..];
-            rest = code.find('m').map_or("", |end| &code[end + 1..]);
-        }
-        plain.push_str(rest);
-        plain
+        self.run.stderr()
     }
 
     /// Waits until the log has a line containing every one of `parts`.
@@ -158,7 +136,7 @@ impl Live {
 
     /// Writes lines to its stdin at once.
     pub fn send(&mut self, lines: &[String]) {
-        let stdin = self.child.stdin.as_mut().expect("stdin still open");
+        let stdin = self.run.child.stdin.as_mut().expect("stdin still open");
         for line in lines {
             writeln!(stdin, "{line}").expect("write to weir's stdin");
         }
@@ -168,18 +146,11 @@ impl Live {
     /// Closes stdin, waits for the run to end (successfully), returns the sink's events
     /// and the log.
     pub fn finish(mut self) -> (Vec<Value>, String) {
-        drop(self.child.stdin.take());
-        let status = self.child.wait().expect("wait for weir");
+        drop(self.run.child.stdin.take());
+        let status = self.run.child.wait().expect("wait for weir");
         let log = self.stderr();
         assert!(status.success(), "weir exited with {status}:\n{log}");
         (super::read_ndjson(&self.dir.path().join("out.ndjson")), log)
-    }
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -195,7 +166,7 @@ pub struct Feeder {
 impl Feeder {
     /// Takes `live`'s stdin and starts feeding `per_tick` events every `tick`.
     pub fn start(live: &mut Live, per_tick: u64, tick: Duration) -> Feeder {
-        let mut stdin = live.child.stdin.take().expect("piped stdin");
+        let mut stdin = live.run.child.stdin.take().expect("piped stdin");
         let stop = Arc::new(AtomicBool::new(false));
         let fed = Arc::new(AtomicU64::new(0));
         let (flag, count) = (stop.clone(), fed.clone());
@@ -223,7 +194,7 @@ impl Feeder {
     /// Stops feeding, gives the stdin back to `live`; returns how many events were fed.
     pub fn stop(self, live: &mut Live) -> u64 {
         self.stop.store(true, Ordering::Relaxed);
-        live.child.stdin = Some(self.thread.join().expect("feeder thread"));
+        live.run.child.stdin = Some(self.thread.join().expect("feeder thread"));
         self.fed.load(Ordering::Relaxed)
     }
 }
