@@ -60,13 +60,10 @@ pub(crate) fn thread_cpu(pid: u32) -> Vec<(String, Duration)> {
         return Vec::new();
     };
     for task in tasks.flatten() {
-        let stat = task.path().join("stat");
-        let (Ok(text), Ok(cpu)) = (
-            std::fs::read_to_string(&stat),
-            stat_cpu(&stat.to_string_lossy(), 14),
-        ) else {
+        let Ok(text) = std::fs::read_to_string(task.path().join("stat")) else {
             continue;
         };
+        let cpu = stat_ticks(&text, 14);
         let name = text
             .split_once('(')
             .and_then(|(_, rest)| rest.rsplit_once(')'))
@@ -80,9 +77,13 @@ pub(crate) fn thread_cpu(pid: u32) -> Vec<(String, Duration)> {
 }
 
 /// Two adjacent tick counts of a stat file, from field `first` (1-based, as in proc(5)),
-/// as time. Linux's clock tick is 100 Hz (`USER_HZ`).
+/// as time.
 fn stat_cpu(path: &str, first: usize) -> std::io::Result<Duration> {
-    let stat = std::fs::read_to_string(path)?;
+    Ok(stat_ticks(&std::fs::read_to_string(path)?, first))
+}
+
+/// [`stat_cpu`] on a stat file's text. Linux's clock tick is 100 Hz (`USER_HZ`).
+fn stat_ticks(stat: &str, first: usize) -> Duration {
     // The name (field 2) may hold spaces and parentheses; fields after it start at 3.
     let after_name = stat
         .rsplit_once(')')
@@ -95,7 +96,7 @@ fn stat_cpu(path: &str, first: usize) -> std::io::Result<Duration> {
             .and_then(|f| f.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    Ok(Duration::from_millis((tick(first) + tick(first + 1)) * 10))
+    Duration::from_millis((tick(first) + tick(first + 1)) * 10)
 }
 
 /// A running child's peak RSS so far, from `/proc/<pid>/status`.
