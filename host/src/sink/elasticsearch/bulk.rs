@@ -323,6 +323,49 @@ mod tests {
     }
 
     #[test]
+    fn a_cause_chain_is_cut_to_its_bounds() {
+        // 20 levels of causes, each with a 1 KiB reason.
+        let mut error = json!({"type": "t20", "reason": "r".repeat(1024)});
+        for level in (0..20).rev() {
+            error = json!({"type": format!("t{level}"), "reason": "r".repeat(1024), "caused_by": error});
+        }
+        let response = json!({"took": 1, "errors": true, "items": [
+            {"create": {"status": 400, "error": error}}
+        ]});
+        let got = parse_response(response.to_string().as_bytes(), 1).unwrap();
+        let ItemOutcome::Rejected { reason, .. } = &got[0] else {
+            panic!("{got:?}")
+        };
+        assert!(
+            reason.len() <= weir_wire::limits::MAX_REASON_BYTES + 100,
+            "{} bytes",
+            reason.len()
+        );
+        assert!(
+            reason.contains("truncated"),
+            "{}",
+            &reason[reason.len() - 80..]
+        );
+        // With short reasons, the levels past MAX_CAUSES are left out.
+        let mut error = json!({"type": "t20", "reason": "r"});
+        for level in (0..20).rev() {
+            error = json!({"type": format!("t{level}"), "reason": "r", "caused_by": error});
+        }
+        let response = json!({"took": 1, "errors": true, "items": [
+            {"create": {"status": 400, "error": error}}
+        ]});
+        let got = parse_response(response.to_string().as_bytes(), 1).unwrap();
+        let ItemOutcome::Rejected { reason, .. } = &got[0] else {
+            panic!("{got:?}")
+        };
+        assert_eq!(reason.matches("caused by").count(), MAX_CAUSES, "{reason}");
+        assert!(
+            reason.contains("caused by t8: r") && !reason.contains("t9"),
+            "{reason}"
+        );
+    }
+
+    #[test]
     fn a_replay_answered_by_noida_db_counts_as_success() {
         // Recorded from noida-db 0.2.0 (the test emulator) re-sending two created documents.
         let body = r#"{"errors":true,"items":[{"create":{"error":{"reason":"[t-0-1]: version conflict, document already exists","root_cause":[{"reason":"[t-0-1]: version conflict, document already exists","type":"version_conflict_engine_exception"}],"type":"version_conflict_engine_exception"},"status":409}},{"create":{"_id":"t-0-2","_index":"logs-a-2025.01.15","_primary_term":1,"_seq_no":1,"_shards":{"failed":0,"successful":1,"total":2},"_version":1,"result":"created","status":201}}],"took":0}"#;
